@@ -1,0 +1,46 @@
+# seq2bert — every target creates .venv and installs the course first if needed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.seq2bert-installed
+
+# Quiet TensorFlow; no OpenMP spin-waiting when two processes share the CPU.
+export TF_CPP_MIN_LOG_LEVEL := 3
+export OMP_WAIT_POLICY := PASSIVE
+
+.PHONY: install lab test run notebooks doctor clean help
+help:
+	@echo "make lab        open JupyterLab on the course start page"
+	@echo "make test       run every test, every notebook included (fast mode)"
+	@echo "make run        execute every solution notebook (fast mode), summary in build/run/"
+	@echo "make notebooks  regenerate notebooks/ and solutions/ from course/"
+	@echo "make doctor     check that this machine can run the course"
+	@echo "make install    create .venv and install the course"
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first, pinned: the CPU build; an unpinned torch pulls a CUDA build of several GB.
+	$(PY) -m pip install --quiet -c constraints.txt torch
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: $(STAMP)
+	$(PY) -m seq2bert.lab
+
+test: $(STAMP)
+	SEQ2BERT_FAST=1 $(PY) -m pytest tests notebooks solutions --nbval-lax -n 2 --dist loadfile -q
+
+run: $(STAMP)
+	$(PY) -m seq2bert run
+
+notebooks: $(STAMP)
+	$(PY) -m seq2bert build
+
+doctor: $(STAMP)
+	$(PY) -m seq2bert doctor
+
+clean:
+	rm -rf build .pytest_cache

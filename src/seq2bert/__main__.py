@@ -1,0 +1,5 @@
+import sys
+
+from seq2bert.cli import main
+
+sys.exit(main())

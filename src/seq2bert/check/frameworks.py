@@ -1,0 +1,147 @@
+"""The per-framework part of the checks: tensors in, NumPy out, gradients, reference functions.
+
+Each framework is imported only when its checks are created, so a TensorFlow notebook never
+imports torch and the other way round.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+import numpy as np
+
+from seq2bert.units import FRAMEWORK_TITLES
+
+
+class Framework:
+    """What the checks need from a framework; subclasses fill in the tensor operations."""
+
+    name = ""  # "pytorch" or "tensorflow"
+    tensor_type = ""  # how hints name the expected tensor type
+    stack = ""  # how hints name the stacking function
+    ops_module = ""  # where the reference implementations live
+
+    @property
+    def title(self) -> str:
+        return FRAMEWORK_TITLES[self.name]
+
+    def to_tensor(self, array: np.ndarray) -> Any:
+        raise NotImplementedError
+
+    def is_tensor(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
+        """Whether function(*args) can be differentiated with respect to args[index]."""
+        raise NotImplementedError
+
+    def loose_numpy(self, value: Any) -> np.ndarray:
+        """A tensor, array, list or number as a NumPy array (for the fake decoder's inputs)."""
+        return self.to_numpy(value) if self.is_tensor(value) else np.asarray(value)
+
+    def reference(self, name: str) -> Callable:
+        """The course's reference implementation of exercise `name` in this framework."""
+        return getattr(importlib.import_module(self.ops_module), name)
+
+    def wrong_type_hint(self, value: Any) -> str:
+        """Why `value` is not an acceptable result, and what to return instead."""
+        expected = f"expected a {self.tensor_type}"
+        if value is None:
+            return "your function returned None: did you forget the `return` statement?"
+        module = type(value).__module__.split(".")[0]
+        if isinstance(value, (np.ndarray, np.generic)):
+            return (f"your function returned a NumPy array, {expected}: compute it with {self.title} "
+                    "operations (no .numpy()) so gradients can flow through it")
+        if isinstance(value, (bool, int, float)):
+            return (f"your function returned a Python {type(value).__name__}, {expected}: "
+                    "don't call .item(), float() or int() on the result")
+        if isinstance(value, (list, tuple)):
+            return (f"your function returned a {type(value).__name__}, {expected}: stack the pieces "
+                    f"into one tensor ({self.stack})")
+        if module in {"torch", "tensorflow", "keras", "jax"}:
+            return (f"your function returned a {module} {type(value).__name__}, {expected}: "
+                    f"this notebook uses {self.title}")
+        return f"your function returned a {type(value).__name__}, {expected}"
+
+
+class TorchFramework(Framework):
+    """PyTorch: int64 ids and lengths, float32 values."""
+
+    name = "pytorch"
+    tensor_type = "torch.Tensor"
+    stack = "torch.stack"
+    ops_module = "seq2bert.torch.ops"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.torch = torch
+
+    def to_tensor(self, array: np.ndarray) -> Any:
+        array = np.asarray(array)
+        if array.dtype == bool:
+            return self.torch.tensor(array, dtype=self.torch.bool)
+        if array.dtype.kind in "iu":
+            return self.torch.tensor(array, dtype=self.torch.int64)
+        return self.torch.tensor(array, dtype=self.torch.float32)
+
+    def is_tensor(self, value: Any) -> bool:
+        return isinstance(value, self.torch.Tensor)
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return tensor.detach().cpu().numpy()
+
+    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
+        leaf = args[index].detach().clone().requires_grad_(True)
+        output = function(*args[:index], leaf, *args[index + 1:])
+        if not self.is_tensor(output) or not output.requires_grad:
+            return False
+        (grad,) = self.torch.autograd.grad(output.sum(), leaf, allow_unused=True)
+        return grad is not None
+
+
+class TensorFlowFramework(Framework):
+    """TensorFlow: int32 ids and lengths, float32 values."""
+
+    name = "tensorflow"
+    tensor_type = "tf.Tensor"
+    stack = "tf.stack"
+    ops_module = "seq2bert.tf.ops"
+
+    def __init__(self) -> None:
+        import tensorflow as tf
+
+        self.tf = tf
+
+    def to_tensor(self, array: np.ndarray) -> Any:
+        array = np.asarray(array)
+        if array.dtype == bool:
+            return self.tf.constant(array, dtype=self.tf.bool)
+        if array.dtype.kind in "iu":
+            return self.tf.constant(array, dtype=self.tf.int32)
+        return self.tf.constant(array, dtype=self.tf.float32)
+
+    def is_tensor(self, value: Any) -> bool:
+        return isinstance(value, (self.tf.Tensor, self.tf.Variable))
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        return np.asarray(tensor.numpy())
+
+    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
+        with self.tf.GradientTape() as tape:
+            tape.watch(args[index])
+            output = function(*args)
+        if not self.is_tensor(output):
+            return False
+        return tape.gradient(output, args[index]) is not None
+
+
+_FRAMEWORKS = {"pytorch": TorchFramework, "tensorflow": TensorFlowFramework}
+
+
+def load_framework(name: str) -> Framework:
+    """The adapter for "pytorch" or "tensorflow" (already normalised); imports that framework."""
+    return _FRAMEWORKS[name]()

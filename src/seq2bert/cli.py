@@ -1,0 +1,59 @@
+"""The `seq2bert` command (also `python -m seq2bert`).
+
+Each verb lives in its own module, which provides `configure(parser)` and `run(args) -> int`;
+modules are imported only when their verb is used, so `--help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from seq2bert.units import CourseError
+
+# verb -> (module, one-line help)
+VERBS = {
+    "build": ("seq2bert.build", "generate student and solution notebooks from course/ sources"),
+    "run": ("seq2bert.runner", "execute every solution notebook in fast mode and write a summary"),
+    "doctor": ("seq2bert.doctor", "check that this machine can run the course"),
+    "quiz": ("seq2bert.quiz.cli", "take a unit's quiz in the terminal, or grade response files"),
+    "grade": ("seq2bert.grade", "grade student notebooks (each in its own sandboxed process)"),
+    "data": ("seq2bert.data.cli", "download optional real datasets into the user cache"),
+    "units": ("seq2bert.catalog_cli", "list the course's units and their files"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seq2bert", description="seq2bert: attention from Seq2Seq to BERT.")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    chosen = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    for verb, (module_name, help_text) in VERBS.items():
+        verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
+        # Only the module of the verb being run is imported (its options need it).
+        if verb == chosen:
+            module = importlib.import_module(module_name)
+            module.configure(verb_parser)
+            verb_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    args = parser.parse_args()
+    if args.verb is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args._module.run(args) or 0)
+    except CourseError as error:
+        print(f"seq2bert {args.verb}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

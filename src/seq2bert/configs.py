@@ -1,0 +1,20 @@
+"""Model configurations shared by the PyTorch and TensorFlow twins (same fields, same names)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """An RNN encoder–decoder, with or without Bahdanau attention."""
+
+    src_vocab: int  # source vocabulary size
+    tgt_vocab: int  # target vocabulary size (V)
+    embed: int = 64  # token embedding width (E)
+    hidden: int = 128  # GRU state width (H), for encoder and decoder
+    attention: bool = True  # Bahdanau attention (unit 02) or a plain encoder–decoder (unit 01)
+    attention_width: int = 0  # width A of the additive scorer; 0 means "same as hidden"
+
+    @property
+    def attention_dim(self) -> int:
+        return self.attention_width or self.hidden

@@ -1,0 +1,225 @@
+"""Plots of the course: attention heatmaps, training curves, quality vs sentence length.
+
+Matplotlib only (no framework imports): pass NumPy arrays, e.g. `tensor.detach().cpu().numpy()`
+in PyTorch or `tensor.numpy()` in TensorFlow. Every function returns its Figure and shows
+nothing by itself: end a notebook cell with the call (or `display(fig)`) to see it. Figures a
+function creates are detached from pyplot, so Jupyter does not draw them a second time.
+
+Shape legend: T target length, S source length.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+# rcParams of the course style; applied only by use_course_style().
+COURSE_STYLE = {
+    "figure.figsize": (6.4, 4.0),
+    "figure.dpi": 100,
+    "figure.autolayout": False,
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "axes.grid": True,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "grid.alpha": 0.3,
+    "legend.frameon": False,
+    "lines.linewidth": 2.0,
+    "image.cmap": "viridis",
+    "savefig.bbox": "tight",
+}
+# Labels get smaller as sentences get longer, between these sizes (points).
+_LARGEST_LABEL, _SMALLEST_LABEL = 10.0, 6.0
+
+
+def use_course_style() -> None:
+    """Apply the course's plot style (larger fonts, light grid, no top/right spines)."""
+    import matplotlib
+
+    matplotlib.rcParams.update(COURSE_STYLE)
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None):
+    """A new figure and axes grid that pyplot will not show on its own."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, layout="constrained")
+    # Detaching from pyplot: the caller decides whether to show the returned figure.
+    plt.close(fig)
+    return fig, axes
+
+
+def _as_array(values: Any, name: str) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be array-like numbers (for a tensor, pass .numpy()): {error}") from None
+
+
+def _label_size(count: int) -> float:
+    """Tick label size for `count` labels: full size up to 24, shrinking to 6 points at 40+."""
+    return float(np.clip(240.0 / max(count, 1), _SMALLEST_LABEL, _LARGEST_LABEL))
+
+
+def attention_heatmap(weights: Any, source_tokens: Sequence[str], target_tokens: Sequence[str],
+                      ax: Any = None, title: str | None = None):
+    """Heatmap of attention weights (T, S): source tokens along x, target tokens along y."""
+    weights = _as_array(weights, "weights")
+    source_tokens = [str(token) for token in source_tokens]
+    target_tokens = [str(token) for token in target_tokens]
+    if weights.ndim != 2 or weights.shape != (len(target_tokens), len(source_tokens)):
+        raise ValueError(f"weights have shape {weights.shape} but there are {len(target_tokens)} target "
+                         f"and {len(source_tokens)} source tokens; expected (T, S) = "
+                         f"({len(target_tokens)}, {len(source_tokens)})")
+    if ax is None:
+        width = float(np.clip(0.3 * len(source_tokens) + 2.5, 4.0, 14.0))
+        height = float(np.clip(0.3 * len(target_tokens) + 1.5, 3.0, 12.0))
+        fig, axes = _subplots(figsize=(width, height))
+        ax = axes[0, 0]
+    image = ax.imshow(weights, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    ax.grid(False)
+    ax.set_xticks(range(len(source_tokens)))
+    ax.set_xticklabels(source_tokens, rotation=90, fontsize=_label_size(len(source_tokens)))
+    ax.set_yticks(range(len(target_tokens)))
+    ax.set_yticklabels(target_tokens, fontsize=_label_size(len(target_tokens)))
+    ax.set_xlabel("source")
+    ax.set_ylabel("target")
+    if title is not None:
+        ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, label="attention weight", shrink=0.9)
+    return ax.figure
+
+
+def attention_grid(examples: Sequence[Mapping[str, Any]], ncols: int = 2, title: str | None = None):
+    """Several attention heatmaps; each example is a dict with weights, source, target, title."""
+    examples = list(examples)
+    if not examples:
+        raise ValueError("attention_grid needs at least one example")
+    if ncols < 1:
+        raise ValueError(f"ncols must be at least 1, got {ncols}")
+    for index, example in enumerate(examples):
+        missing = [key for key in ("weights", "source", "target") if key not in example]
+        if missing:
+            raise ValueError(f"example {index} lacks {', '.join(missing)}; each example is "
+                             f"dict(weights=(T, S) array, source=tokens, target=tokens, title=str)")
+    ncols = min(ncols, len(examples))
+    nrows = math.ceil(len(examples) / ncols)
+    longest = max(max(len(e["source"]), len(e["target"])) for e in examples)
+    side = float(np.clip(0.25 * longest + 2.5, 3.5, 8.0))
+    fig, axes = _subplots(nrows, ncols, figsize=(side * ncols + 1.0, side * nrows))
+    for index, ax in enumerate(axes.flat):
+        if index < len(examples):
+            example = examples[index]
+            attention_heatmap(example["weights"], example["source"], example["target"], ax=ax,
+                              title=example.get("title"))
+        else:
+            ax.set_visible(False)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over the last `window` values (fewer at the start); same length as values."""
+    values = np.asarray(values, dtype=float)
+    if window < 1:
+        raise ValueError(f"the smoothing window must be at least 1, got {window}")
+    sums = np.cumsum(np.concatenate([[0.0], values]))
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def training_curves(histories: Mapping[str, Sequence[float]], ylabel: str = "loss", smooth: int = 1,
+                    title: str | None = None):
+    """One curve per history (values per step); smooth > 1 adds a trailing moving average."""
+    if not histories:
+        raise ValueError("training_curves needs at least one history")
+    if smooth < 1:
+        raise ValueError(f"smooth must be at least 1, got {smooth}")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    for name, history in histories.items():
+        values = _as_array(history, f"history {name!r}")
+        if values.ndim != 1 or len(values) == 0:
+            raise ValueError(f"history {name!r} must be a non-empty list of numbers")
+        steps = np.arange(1, len(values) + 1)
+        if smooth > 1:
+            (raw,) = ax.plot(steps, values, alpha=0.25, linewidth=1.0)
+            ax.plot(steps, moving_average(values, smooth), color=raw.get_color(), label=name)
+        else:
+            ax.plot(steps, values, label=name)
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel if smooth == 1 else f"{ylabel} (mean of last {smooth} steps)")
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def quality_vs_length(results: Mapping[str, Mapping[str, float]], ylabel: str = "token accuracy",
+                      title: str | None = None):
+    """Quality per source-length bucket, one line per model (cf. Bahdanau et al. 2015, Fig. 2).
+
+    `results` maps model name -> {bucket: value}; buckets keep the order of first appearance.
+    Values in [0, 1] get a y axis from 0 to 1; values up to 100 (BLEU) one from 0 to 100.
+    """
+    if not results:
+        raise ValueError("quality_vs_length needs at least one model")
+    buckets: list[str] = []
+    for per_bucket in results.values():
+        buckets.extend(b for b in per_bucket if b not in buckets)
+    values = [v for per_bucket in results.values() for v in per_bucket.values()]
+    finite = [float(v) for v in values if np.isfinite(v)]
+    top = 1.0 if all(0.0 <= v <= 1.0 for v in finite) else 100.0
+    if any(v < 0.0 or v > 100.0 for v in finite):
+        raise ValueError("quality values must lie in [0, 1] (fractions) or [0, 100] (BLEU)")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    positions = np.arange(len(buckets))
+    for name, per_bucket in results.items():
+        ys = [float(per_bucket.get(b, np.nan)) for b in buckets]
+        # clip_on=False keeps markers at exactly 0 or 1 whole.
+        ax.plot(positions, ys, marker="o", label=name, clip_on=False)
+    ax.set_xticks(positions)
+    ax.set_xticklabels([str(b) for b in buckets])
+    ax.set_xlabel("source length (tokens)")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0.0, top)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def _in_jupyter() -> bool:
+    """True inside a Jupyter kernel (where rich display works)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_source(obj: Any) -> None:
+    """Show the source of a class or function: highlighted in Jupyter, plain text elsewhere."""
+    # An instance (a layer object, say) shows its class.
+    shown = inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isroutine(obj)
+    target = obj if shown else type(obj)
+    target = inspect.unwrap(target) if inspect.isroutine(target) else target
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        name = getattr(target, "__qualname__", repr(target))
+        raise ValueError(f"no Python source is available for {name} (built-in or defined interactively?)") from None
+    if _in_jupyter():
+        from IPython.display import Code, display
+
+        display(Code(source, language="python"))
+    else:
+        print(source)

@@ -1,0 +1,104 @@
+"""Taking a quiz in the terminal: ask, check at once, explain, and save the response at the end.
+
+Input comes from a callable (default: the built-in `input`, looked up at call time so tests can
+monkeypatch it or feed stdin). If input ends early (EOF), nothing is saved.
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any, Callable
+
+from seq2bert.quiz.model import Question, Quiz
+from seq2bert.quiz.responses import (
+    DEFAULT_RESPONSE_DIR,
+    check_student_name,
+    make_response,
+    response_filename,
+    save_response,
+)
+from seq2bert.quiz.scoring import AnswerParseError, give_feedback, parse_typed_answer
+from seq2bert.units import CourseError
+
+SKIP_WORD = "skip"
+_HOW_TO_ANSWER = {
+    "single": "one letter",
+    "multiple": "every true letter, separated by commas",
+    "numeric": "a number",
+    "short": "a short answer",
+}
+
+
+def _wrap(text: str, indent: str = "") -> str:
+    paragraphs = text.strip().split("\n")
+    return "\n".join(textwrap.fill(p, width=88, initial_indent=indent, subsequent_indent=indent) if p.strip()
+                     else "" for p in paragraphs)
+
+
+def format_question(question: Question, number: int, total: int) -> str:
+    """The question as the terminal shows it: header, prompt, choices."""
+    header = f"Question {number}/{total} · {question.points:g} point{'s' if question.points != 1 else ''}" \
+             f" · answer with {_HOW_TO_ANSWER[question.type]}"
+    if question.type == "numeric" and question.unit:
+        header += f" (in {question.unit})"
+    lines = [header, _wrap(question.prompt)]
+    lines += [textwrap.fill(f"{choice.id}) {choice.text}", width=88, initial_indent="   ", subsequent_indent="      ")
+              for choice in question.choices]
+    return "\n".join(lines)
+
+
+def _ask_answer(question: Question, ask: Callable[[str], str], say: Callable[[str], Any]) -> Any:
+    """Ask until the reply parses (or is 'skip', which returns None)."""
+    while True:
+        reply = ask("> ")
+        if reply.strip().casefold() == SKIP_WORD:
+            return None
+        try:
+            return parse_typed_answer(question, reply)
+        except AnswerParseError as hint:
+            say(f"  ? {hint} (or type '{SKIP_WORD}')")
+
+
+def _ask_name(ask: Callable[[str], str], say: Callable[[str], Any]) -> str:
+    while True:
+        try:
+            return check_student_name(ask("Your name: "))
+        except CourseError as error:
+            say(f"  ? {error}; please type your name")
+
+
+def take_quiz(quiz: Quiz, name: str | None = None, out_dir: str | Path | None = None,
+              ask: Callable[[str], str] | None = None, say: Callable[[str], Any] = print) -> Path | None:
+    """Run `quiz` interactively; returns the saved response file, or None if input ended early."""
+    ask = ask or (lambda prompt: input(prompt))
+    folder = Path(out_dir if out_dir is not None else DEFAULT_RESPONSE_DIR)
+    if folder.exists() and not folder.is_dir():
+        raise CourseError(f"{folder} exists and is not a folder; choose another --out")
+    if name is not None:
+        name = check_student_name(name)
+    say(f"Quiz {quiz.unit}: {quiz.title}")
+    say(f"{len(quiz.questions)} questions, {quiz.max_score:g} points. After each answer you see whether it "
+        f"was right and why. Type '{SKIP_WORD}' to leave a question unanswered.\n")
+    answers: dict[str, Any] = {}
+    earned = 0.0
+    try:
+        name = name or _ask_name(ask, say)
+        for number, question in enumerate(quiz.questions, start=1):
+            say(format_question(question, number, len(quiz.questions)))
+            value = _ask_answer(question, ask, say)
+            if value is None:
+                say("  Skipped (0 points).")
+            else:
+                answers[question.id] = value
+                feedback = give_feedback(question, value)
+                earned += feedback.earned
+                say(_wrap(feedback.message, "  "))
+            say(_wrap("Why: " + question.explanation, "  ") + "\n")
+    except EOFError:
+        say("\nInput ended before the quiz was finished; nothing was saved.")
+        return None
+    say(f"Score: {round(earned, 6):g} / {quiz.max_score:g}")
+    existed = (folder / response_filename(quiz.unit, name)).exists()
+    path = save_response(make_response(quiz, name, answers), folder)
+    say(f"{'Replaced your earlier answers in' if existed else 'Saved your answers to'} {path}")
+    return path

@@ -1,0 +1,1 @@
+"""TensorFlow reference layers and functions of the course (twins of seq2bert.torch)."""

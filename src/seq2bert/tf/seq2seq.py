@@ -1,0 +1,180 @@
+"""RNN encoder–decoder with optional Bahdanau attention, in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
+
+Class, argument and weight names match the PyTorch twin so a parity test can copy weights.
+Initialisers follow PyTorch's defaults (uniform ±1/sqrt(fan_in), N(0, 1) embeddings): with
+Keras's defaults the same model learned markedly slower on the same step budget.
+
+Shape legend: B batch, S source length, T target length, E embedding width, H state width,
+A attention width, V target vocabulary.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+from seq2bert.configs import Seq2SeqConfig
+from seq2bert.tf import ops
+
+
+def _uniform(fan_in: int) -> keras.initializers.Initializer:
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.initializers.RandomUniform(-bound, bound)
+
+
+def dense(units: int, fan_in: int, use_bias: bool = True, name: str | None = None) -> keras.layers.Dense:
+    """A Dense layer initialised like torch.nn.Linear."""
+    return keras.layers.Dense(units, use_bias=use_bias, kernel_initializer=_uniform(fan_in),
+                              bias_initializer=_uniform(fan_in), name=name)
+
+
+def embedding(vocab: int, width: int, name: str | None = None) -> keras.layers.Embedding:
+    """An Embedding layer initialised like torch.nn.Embedding."""
+    return keras.layers.Embedding(vocab, width, embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0), name=name)
+
+
+def gru_options(hidden: int) -> dict:
+    """Keras GRU settings that compute PyTorch's GRU (reset gate after the recurrent product)."""
+    init = _uniform(hidden)
+    return dict(reset_after=True, kernel_initializer=init, recurrent_initializer=init, bias_initializer=init)
+
+
+class Encoder(keras.layers.Layer):
+    """Embeds the source and runs a GRU over it; returns every state and the final one."""
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding(config.src_vocab, config.embed, name="embedding")
+        self.rnn = keras.layers.GRU(config.hidden, return_sequences=True, return_state=True, name="rnn",
+                                    **gru_options(config.hidden))
+
+    def call(self, src, src_len):
+        mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
+        x = self.embedding(src)  # (B, S) -> (B, S, E)
+        # With a mask the GRU carries its state over padding, so `final` is the last real state.
+        outputs, final = self.rnn(x, mask=mask)  # (B, S, H), (B, H)
+        outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]  # 0 at padding, as in PyTorch
+        return outputs, final
+
+
+class Decoder(keras.layers.Layer):
+    """A GRU decoder that sees the source only through the encoder's final state (unit 01).
+
+    As in Cho et al. (2014), that state c both initialises the decoder and is fed in at every
+    step next to the previous token, so the decoder cannot forget it, only outgrow it.
+    """
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding(config.tgt_vocab, config.embed, name="embedding")
+        self.rnn = keras.layers.GRU(config.hidden, return_sequences=True, return_state=True, name="rnn",
+                                    **gru_options(config.hidden))
+        self.output_layer = dense(config.tgt_vocab, config.hidden, name="output")
+
+    def start(self, memory, state, mask):
+        """Per-sentence work done once before decoding: keep the summary vector c."""
+        return state
+
+    def call(self, tgt_in, state, cache, memory, mask):
+        """Teacher forcing over all steps at once: (B, T), (B, H) -> logits (B, T, V), no weights."""
+        x = self.embedding(tgt_in)  # (B, T) -> (B, T, E)
+        context = tf.broadcast_to(cache[:, None, :], [tf.shape(x)[0], tf.shape(x)[1], tf.shape(cache)[-1]])  # (B, T, H)
+        outputs, _ = self.rnn(tf.concat([x, context], axis=-1), initial_state=state)  # (B, T, E + H) -> (B, T, H)
+        return self.output_layer(outputs), None
+
+    def step(self, prev, state, cache, memory, mask):
+        """One decoding step: (B,) previous tokens, (B, H) state -> (B, V) logits, new state, no weights."""
+        x = tf.concat([self.embedding(prev), cache], axis=-1)[:, None, :]  # (B, E + H) -> (B, 1, E + H)
+        _, state = self.rnn(x, initial_state=state)  # (B, H)
+        return self.output_layer(state), state, None
+
+
+class AdditiveAttention(keras.layers.Layer):
+    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j), masked softmax, weighted sum of h_j."""
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.w_q = dense(config.attention_dim, config.hidden, use_bias=False, name="w_q")
+        self.w_k = dense(config.attention_dim, config.hidden, use_bias=False, name="w_k")
+        self.v = dense(1, config.attention_dim, use_bias=False, name="v")
+
+    def project_keys(self, keys):
+        """W_k h_j for every source position, computed once per sentence: (B, S, H) -> (B, S, A)."""
+        return self.w_k(keys)
+
+    def call(self, query, projected_keys, values, mask):
+        """query (B, H), projected keys (B, S, A), values (B, S, H) -> context (B, H), weights (B, S)."""
+        hidden = tf.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
+        scores = tf.squeeze(self.v(hidden), -1)  # (B, S, A) -> (B, S, 1) -> (B, S)
+        weights = ops.masked_softmax(scores, mask)
+        return ops.context_vector(weights, values), weights
+
+
+class AttentionDecoder(keras.layers.Layer):
+    """A GRU decoder that attends over the encoder states at every step (unit 02)."""
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = embedding(config.tgt_vocab, config.embed, name="embedding")
+        self.attention = AdditiveAttention(config, name="attention")
+        self.cell = keras.layers.GRUCell(config.hidden, name="cell", **gru_options(config.hidden))
+        self.output_layer = dense(config.tgt_vocab, 2 * config.hidden, name="output")
+
+    def start(self, memory, state, mask):
+        """Per-sentence work done once before decoding: W_k h_j for every source position."""
+        return self.attention.project_keys(memory)
+
+    def call(self, tgt_in, state, cache, memory, mask):
+        """Teacher forcing, one step at a time: (B, T), (B, H) -> logits (B, T, V), weights (B, T, S)."""
+        # tf.scan keeps one graph for any T (a Python loop would be unrolled per length).
+        def body(carry, prev):
+            logits, state, weights = self.step(prev, carry[1], cache, memory, mask)
+            return logits, state, weights
+
+        batch, src_len = tf.shape(memory)[0], tf.shape(memory)[1]
+        first = (tf.zeros([batch, self.output_layer.units], memory.dtype), state, tf.zeros([batch, src_len], memory.dtype))
+        logits, _, weights = tf.scan(body, tf.transpose(tgt_in), initializer=first)  # (T, B, V), (T, B, S)
+        return tf.transpose(logits, [1, 0, 2]), tf.transpose(weights, [1, 0, 2])  # (B, T, V), (B, T, S)
+
+    def step(self, prev, state, cache, memory, mask):
+        """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
+        context, weights = self.attention(state, cache, memory, mask)  # (B, H), (B, S)
+        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + H)
+        state, _ = self.cell(x, state)  # (B, H)
+        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, 2H) -> (B, V)
+        return logits, state, weights
+
+
+class Seq2Seq(keras.Model):
+    """Encoder plus decoder; `call` uses teacher forcing, `translate` decodes greedily."""
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.encoder = Encoder(config, name="encoder")
+        self.decoder = AttentionDecoder(config, name="decoder") if config.attention else Decoder(config, name="decoder")
+
+    def encode(self, src, src_len):
+        memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)
+        mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
+        return memory, state, mask, self.decoder.start(memory, state, mask)
+
+    def call(self, src, src_len, tgt_in):
+        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V), weights (B, T, S) or None."""
+        memory, state, mask, cache = self.encode(src, src_len)
+        return self.decoder(tgt_in, state, cache, memory, mask)
+
+    def translate(self, src, src_len, max_len: int, bos_id: int = 1, eos_id: int = 2, pad_id: int = 0):
+        """Greedy decoding: -> tokens (B, L), attention weights (B, L, S) or None."""
+        memory, state, mask, cache = self.encode(src, src_len)
+        collected = []
+
+        def step(prev, state):
+            logits, state, weights = self.decoder.step(prev, state, cache, memory, mask)
+            collected.append(weights)
+            return logits, state
+
+        tokens = ops.greedy_decode(step, state, int(src.shape[0]), bos_id, eos_id, pad_id, max_len)
+        weights = tf.stack(collected, axis=1) if self.config.attention else None  # (B, L, S)
+        return tokens, weights

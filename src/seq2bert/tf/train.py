@@ -1,0 +1,69 @@
+"""Training and batch decoding of seq2seq models in TensorFlow (twin: seq2bert.torch.train)."""
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from seq2bert.data.text import Encoded, Vocab, batches
+from seq2bert.settings import quiet
+from seq2bert.tf import ops
+
+_BATCH_SIGNATURE = [tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.int64),
+                    tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None, None], tf.int64)]
+
+
+def to_tensors(batch: Encoded):
+    """NumPy batch -> (src, src_len, tgt_in, tgt_out) int64 tensors."""
+    return tuple(tf.constant(a, dtype=tf.int64) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
+
+
+def scalar(value) -> float:
+    """A 0-d tensor as a Python float."""
+    return float(value)
+
+
+def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int, learning_rate: float,
+                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training") -> list[float]:
+    """Adam with teacher forcing for `steps` batches; returns the loss of every step."""
+    # epsilon as in torch.optim.Adam, so both twins take the same steps.
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+
+    # One trace for every batch shape: the signature leaves lengths unknown.
+    @tf.function(input_signature=_BATCH_SIGNATURE)
+    def train_step(src, src_len, tgt_in, tgt_out):
+        with tf.GradientTape() as tape:
+            logits, _ = model(src, src_len, tgt_in, training=True)  # (B, T, V)
+            loss = loss_fn(logits, tgt_out, Vocab.PAD)
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, clip)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    stream = batches(data, batch_size, seed)
+    history = []
+    start = time.perf_counter()
+    for _ in tqdm(range(steps), desc=label, disable=quiet()):
+        history.append(float(train_step(*to_tensors(next(stream)))))
+    print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
+          f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
+    return history
+
+
+def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 256):
+    """Greedy translations of every pair: (list of token-id lists, list of (L, S) weight arrays or None)."""
+    predictions, attention = [], []
+    for begin in range(0, len(data), batch_size):
+        batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
+        src, src_len, _, _ = to_tensors(batch)
+        tokens, weights = model.translate(src, src_len, max_len)
+        tokens = tokens.numpy()
+        for row in range(tokens.shape[0]):
+            ids = tokens[row].tolist()
+            length = ids.index(Vocab.EOS) + 1 if Vocab.EOS in ids else len(ids)
+            predictions.append(ids[:length])
+            attention.append(None if weights is None else weights.numpy()[row, :length, : int(batch.src_len[row])])
+    return predictions, attention

@@ -1,0 +1,1 @@
+"""PyTorch reference layers and functions of the course (twins of seq2bert.tf)."""

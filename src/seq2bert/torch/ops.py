@@ -1,0 +1,72 @@
+"""Small tensor functions the notebooks ask learners to write; these are the references.
+
+Shape legend: B batch, S source length, T target length, H state width, A attention width,
+V vocabulary.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+# Added to masked scores: large enough to zero a softmax, small enough to stay finite.
+MASK_VALUE = -1e9
+
+
+def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, max_len) bool mask, True at real tokens, False at padding."""
+    positions = torch.arange(max_len, device=lengths.device)  # (S,)
+    return positions[None, :] < lengths[:, None]  # (1, S) < (B, 1) -> (B, S)
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int) -> torch.Tensor:
+    """Mean cross-entropy over the non-padding target tokens. logits (B, T, V), targets (B, T)."""
+    per_token = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")  # (B, V, T) -> (B, T)
+    keep = (targets != pad_id).to(per_token.dtype)  # (B, T)
+    return (per_token * keep).sum() / keep.sum().clamp(min=1.0)
+
+
+def greedy_decode(step: Callable, state, batch_size: int, bos_id: int, eos_id: int,
+                  pad_id: int, max_len: int) -> torch.Tensor:
+    """Decode greedily with `step(prev_tokens (B,), state) -> (logits (B, V), state)`.
+
+    Returns (B, L) token ids, L <= max_len; positions after a sequence's EOS hold pad_id.
+    Stops early once every sequence has produced EOS.
+    """
+    prev = torch.full((batch_size,), bos_id, dtype=torch.long)
+    done = torch.zeros(batch_size, dtype=torch.bool)
+    outputs = []
+    for _ in range(max_len):
+        logits, state = step(prev, state)
+        token = logits.argmax(dim=-1)  # (B, V) -> (B,)
+        token = torch.where(done, torch.full_like(token, pad_id), token)
+        outputs.append(token)
+        done = done | (token == eos_id)
+        prev = token
+        if bool(done.all()):
+            break
+    return torch.stack(outputs, dim=1)  # L x (B,) -> (B, L)
+
+
+def additive_scores(query: torch.Tensor, keys: torch.Tensor, w_q: torch.Tensor,
+                    w_k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j).
+
+    query (B, H), keys (B, S, H), w_q (H, A), w_k (H, A), v (A,) -> scores (B, S).
+    """
+    projected_query = query @ w_q  # (B, H) @ (H, A) -> (B, A)
+    projected_keys = keys @ w_k  # (B, S, H) @ (H, A) -> (B, S, A)
+    hidden = torch.tanh(projected_query[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A)
+    return hidden @ v  # (B, S, A) @ (A,) -> (B, S)
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis where mask is True; masked positions get weight 0."""
+    scores = scores.masked_fill(~mask, MASK_VALUE)
+    return torch.softmax(scores, dim=-1)
+
+
+def context_vector(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Weighted sum of values: weights (B, S), values (B, S, H) -> (B, H)."""
+    return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)

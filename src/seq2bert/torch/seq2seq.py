@@ -1,0 +1,150 @@
+"""RNN encoder–decoder with optional Bahdanau attention, in PyTorch (twin: seq2bert.tf.seq2seq).
+
+Shape legend: B batch, S source length, T target length, E embedding width, H state width,
+A attention width, V target vocabulary.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seq2bert.configs import Seq2SeqConfig
+from seq2bert.torch import ops
+
+
+class Encoder(nn.Module):
+    """Embeds the source and runs a GRU over it; returns every state and the final one."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(config.src_vocab, config.embed)
+        self.rnn = nn.GRU(config.embed, config.hidden, batch_first=True)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor):
+        x = self.embedding(src)  # (B, S) -> (B, S, E)
+        # Packing makes the final state the one at each sequence's last real token.
+        packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, final = self.rnn(packed)  # final: (1, B, H)
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, H), 0 at padding
+        return outputs, final[0]  # (B, S, H), (B, H)
+
+
+class Decoder(nn.Module):
+    """A GRU decoder that sees the source only through the encoder's final state (unit 01).
+
+    As in Cho et al. (2014), that state c both initialises the decoder and is fed in at every
+    step next to the previous token, so the decoder cannot forget it, only outgrow it.
+    """
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
+        self.rnn = nn.GRU(config.embed + config.hidden, config.hidden, batch_first=True)
+        self.output = nn.Linear(config.hidden, config.tgt_vocab)
+
+    def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-sentence work done once before decoding: keep the summary vector c."""
+        return state
+
+    def forward(self, tgt_in: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
+        """Teacher forcing over all steps at once: (B, T), (B, H) -> logits (B, T, V), no weights."""
+        x = self.embedding(tgt_in)  # (B, T) -> (B, T, E)
+        context = cache[:, None, :].expand(-1, x.shape[1], -1)  # (B, H) -> (B, T, H)
+        outputs, _ = self.rnn(torch.cat([x, context], dim=-1), state[None])  # (B, T, E + H), (1, B, H) -> (B, T, H)
+        return self.output(outputs), None
+
+    def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
+        """One decoding step: (B,) previous tokens, (B, H) state -> (B, V) logits, new state, no weights."""
+        x = torch.cat([self.embedding(prev), cache], dim=-1)[:, None, :]  # (B, E + H) -> (B, 1, E + H)
+        _, state = self.rnn(x, state[None])  # -> (1, B, H)
+        return self.output(state[0]), state[0], None
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j), masked softmax, weighted sum of h_j."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.w_q = nn.Linear(config.hidden, config.attention_dim, bias=False)
+        self.w_k = nn.Linear(config.hidden, config.attention_dim, bias=False)
+        self.v = nn.Linear(config.attention_dim, 1, bias=False)
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """W_k h_j for every source position, computed once per sentence: (B, S, H) -> (B, S, A)."""
+        return self.w_k(keys)
+
+    def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
+        """query (B, H), projected keys (B, S, A), values (B, S, H) -> context (B, H), weights (B, S)."""
+        hidden = torch.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
+        scores = self.v(hidden).squeeze(-1)  # (B, S, A) -> (B, S, 1) -> (B, S)
+        weights = ops.masked_softmax(scores, mask)
+        return ops.context_vector(weights, values), weights
+
+
+class AttentionDecoder(nn.Module):
+    """A GRU decoder that attends over the encoder states at every step (unit 02)."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
+        self.attention = AdditiveAttention(config)
+        self.cell = nn.GRUCell(config.embed + config.hidden, config.hidden)
+        self.output = nn.Linear(2 * config.hidden, config.tgt_vocab)
+
+    def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per-sentence work done once before decoding: W_k h_j for every source position."""
+        return self.attention.project_keys(memory)
+
+    def forward(self, tgt_in: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
+        """Teacher forcing, one step at a time: (B, T), (B, H) -> logits (B, T, V), weights (B, T, S)."""
+        all_logits, all_weights = [], []
+        for t in range(tgt_in.shape[1]):
+            logits, state, weights = self.step(tgt_in[:, t], state, cache, memory, mask)
+            all_logits.append(logits)
+            all_weights.append(weights)
+        return torch.stack(all_logits, dim=1), torch.stack(all_weights, dim=1)  # T x (B, V) -> (B, T, V); (B, T, S)
+
+    def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
+        """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
+        context, weights = self.attention(state, cache, memory, mask)  # (B, H), (B, S)
+        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + H)
+        state = self.cell(x, state)  # (B, H)
+        logits = self.output(torch.cat([state, context], dim=-1))  # (B, 2H) -> (B, V)
+        return logits, state, weights
+
+
+class Seq2Seq(nn.Module):
+    """Encoder plus decoder; `forward` uses teacher forcing, `translate` decodes greedily."""
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = AttentionDecoder(config) if config.attention else Decoder(config)
+
+    def encode(self, src: torch.Tensor, src_len: torch.Tensor):
+        memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)
+        mask = ops.padding_mask(src_len, src.shape[1])  # (B, S)
+        return memory, state, mask, self.decoder.start(memory, state, mask)
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor, tgt_in: torch.Tensor):
+        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V), weights (B, T, S) or None."""
+        memory, state, mask, cache = self.encode(src, src_len)
+        return self.decoder(tgt_in, state, cache, memory, mask)
+
+    @torch.no_grad()
+    def translate(self, src: torch.Tensor, src_len: torch.Tensor, max_len: int, bos_id: int = 1,
+                  eos_id: int = 2, pad_id: int = 0):
+        """Greedy decoding: -> tokens (B, L), attention weights (B, L, S) or None."""
+        memory, state, mask, cache = self.encode(src, src_len)
+        collected = []
+
+        def step(prev, state):
+            logits, state, weights = self.decoder.step(prev, state, cache, memory, mask)
+            collected.append(weights)
+            return logits, state
+
+        tokens = ops.greedy_decode(step, state, src.shape[0], bos_id, eos_id, pad_id, max_len)
+        weights = torch.stack(collected, dim=1) if self.config.attention else None  # (B, L, S)
+        return tokens, weights

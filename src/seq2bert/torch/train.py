@@ -1,0 +1,61 @@
+"""Training and batch decoding of seq2seq models in PyTorch (twin: seq2bert.tf.train)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from seq2bert.data.text import Encoded, Vocab, batches
+from seq2bert.settings import quiet
+from seq2bert.torch import ops
+
+
+def to_tensors(batch: Encoded):
+    """NumPy batch -> (src, src_len, tgt_in, tgt_out) int64 tensors."""
+    return tuple(torch.as_tensor(a, dtype=torch.long) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
+
+
+def scalar(value) -> float:
+    """A 0-d tensor (even one that requires grad) as a Python float."""
+    return float(value.detach())
+
+
+def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size: int, learning_rate: float,
+                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training") -> list[float]:
+    """Adam with teacher forcing for `steps` batches; returns the loss of every step."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    stream = batches(data, batch_size, seed)
+    history = []
+    start = time.perf_counter()
+    model.train()
+    for _ in tqdm(range(steps), desc=label, disable=quiet()):
+        src, src_len, tgt_in, tgt_out = to_tensors(next(stream))
+        logits, _ = model(src, src_len, tgt_in)  # (B, T, V)
+        loss = loss_fn(logits, tgt_out, Vocab.PAD)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        history.append(float(loss))
+    model.eval()
+    print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
+          f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
+    return history
+
+
+def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 256):
+    """Greedy translations of every pair: (list of token-id lists, list of (L, S) weight arrays or None)."""
+    predictions, attention = [], []
+    model.eval()
+    for begin in range(0, len(data), batch_size):
+        batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
+        src, src_len, _, _ = to_tensors(batch)
+        tokens, weights = model.translate(src, src_len, max_len)
+        for row in range(tokens.shape[0]):
+            ids = tokens[row].tolist()
+            length = ids.index(Vocab.EOS) + 1 if Vocab.EOS in ids else len(ids)
+            predictions.append(ids[:length])
+            attention.append(None if weights is None else weights[row, :length, : int(src_len[row])].numpy())
+    return predictions, attention

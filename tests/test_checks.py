@@ -1,0 +1,221 @@
+"""Exercise checks (seq2bert.check), for both frameworks: verdicts, hints, payloads, fallbacks.
+
+Learner-style wrong answers written in each framework are in test_checks_torch.py and
+test_checks_tf.py; here every known mistake of the table is replayed through NumPy.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from seq2bert import report
+from seq2bert.check import EXERCISES, evaluate, exercise_names, exercises
+from seq2bert.check.spec import lengths_mask
+from seq2bert.units import CourseError
+
+FRAMEWORKS = ["pytorch", "tensorflow"]
+USING_REFERENCE = "(the rest of this notebook uses the reference implementation)"
+
+
+@pytest.fixture(scope="module", params=FRAMEWORKS)
+def checks(request):
+    return exercises(request.param)
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Every (payload, text) the checks hand to report.show_check."""
+    calls = []
+    monkeypatch.setattr(report, "show_check", lambda payload, text: calls.append((payload, text)))
+    return calls
+
+
+def through_numpy(fw, numpy_function):
+    """A learner function in framework `fw` that computes `numpy_function` on NumPy copies."""
+    def to_numpy_args(args):
+        converted = []
+        for arg in args:
+            if fw.is_tensor(arg):
+                converted.append(fw.to_numpy(arg))
+            elif callable(arg):  # greedy_decode's step: NumPy tokens in, NumPy logits out
+                converted.append(lambda prev, state, step=arg: _numpy_step(fw, step, prev, state))
+            else:
+                converted.append(arg)
+        return converted
+
+    def learner(*args):
+        output = np.asarray(numpy_function(*to_numpy_args(args)))
+        return fw.to_tensor(output.astype(np.float32) if output.dtype == np.float64 else output)
+
+    return learner
+
+
+def _numpy_step(fw, step, prev, state):
+    logits, state = step(fw.to_tensor(np.asarray(prev)), state)
+    return fw.to_numpy(logits), state
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_reference_passes_and_learner_function_is_returned(checks, shown, name):
+    reference = checks.framework.reference(name)
+    assert getattr(checks, name)(reference) is reference
+    (payload, text), = shown
+    cases = payload["cases"]
+    assert cases >= 4
+    assert payload == {"exercise": name, "framework": checks.framework.name, "status": "passed",
+                       "hint": "", "cases": cases}
+    assert text == f"✅ {name}: passed ({cases} cases)"
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_stub_is_not_attempted_and_reference_is_used(checks, shown, name):
+    def stub(*args):
+        raise NotImplementedError("write this function")
+
+    assert getattr(checks, name)(stub) is checks.framework.reference(name)
+    (payload, text), = shown
+    assert payload["status"] == "not_attempted"
+    assert "replace the `raise NotImplementedError`" in payload["hint"]
+    assert text.startswith(f"⏳ {name}: not attempted yet") and text.endswith(USING_REFERENCE)
+
+
+@pytest.mark.parametrize("name, mistake", [(name, mistake) for name, exercise in EXERCISES.items()
+                                           for mistake in exercise.mistakes])
+def test_every_known_mistake_is_recognised(checks, name, mistake):
+    result = evaluate(name, checks.framework, through_numpy(checks.framework, mistake.wrong))
+    assert result.status == "failed"
+    assert result.mistake == mistake.name, result.hint
+    if isinstance(mistake.hint, str):
+        assert result.hint.endswith(mistake.hint)
+
+
+@pytest.mark.parametrize("exercise", list(EXERCISES.values()), ids=list(EXERCISES))
+def test_every_exercise_has_at_least_three_distinct_mistakes(exercise):
+    names = [mistake.name for mistake in exercise.mistakes]
+    hints = {mistake.hint for mistake in exercise.mistakes if isinstance(mistake.hint, str)}
+    assert len(set(names)) == len(names) >= 3
+    assert len(hints) >= 3
+
+
+def wrong_shape(fw, name):
+    dtype = {"bool": bool, "int": np.int64, "float": np.float32}[EXERCISES[name].kind]
+    return lambda *args: fw.to_tensor(np.zeros((1, 2, 3), dtype=dtype))
+
+
+def raise_value_error(*args):
+    raise ValueError("boom")
+
+
+BAD_FUNCTIONS = {
+    "raises ValueError": (lambda fw, name: raise_value_error, "your function raised ValueError: boom on case 1"),
+    "returns None": (lambda fw, name: lambda *args: None, "returned None: did you forget the `return`"),
+    "returns NumPy": (lambda fw, name: lambda *args: np.zeros(3, np.float32), "returned a NumPy array"),
+    "returns a list": (lambda fw, name: lambda *args: [fw.to_tensor(np.zeros(2))], "stack the pieces"),
+    "returns a float": (lambda fw, name: lambda *args: 0.5, "don't call .item()"),
+    "wrong shape": (wrong_shape, "shape (1, 2, 3) but expected"),
+}
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+@pytest.mark.parametrize("bad", list(BAD_FUNCTIONS))
+def test_bad_functions_fail_without_raising(checks, shown, name, bad):
+    make, phrase = BAD_FUNCTIONS[bad]
+    returned = getattr(checks, name)(make(checks.framework, name))
+    assert returned is checks.framework.reference(name)
+    (payload, text), = shown
+    assert payload["status"] == "failed" and payload["exercise"] == name
+    assert phrase in payload["hint"]
+    assert text.startswith(f"❌ {name}: ") and text.endswith(USING_REFERENCE)
+
+
+def test_passing_a_result_instead_of_a_function(checks, shown):
+    checks.masked_softmax(checks.framework.to_tensor(np.zeros((2, 3), np.float32)))
+    assert "pass the function itself, check.masked_softmax(masked_softmax)" in shown[0][0]["hint"]
+
+
+def test_unknown_mismatch_shows_the_first_failing_case(checks):
+    def almost(lengths, max_len):
+        mask = lengths_mask(lengths, max_len)
+        mask[-1, 0] = False
+        return mask
+
+    result = evaluate("padding_mask", checks.framework, through_numpy(checks.framework, almost))
+    assert result.status == "failed" and result.mistake == ""
+    assert result.hint.startswith("wrong values on case 1 of 6 (random lengths; inputs: lengths=[")
+    assert "max_len=6): at index (3, 0) expected True, got False" in result.hint
+
+
+def test_unknown_shape_gets_generic_advice(checks):
+    wrong = through_numpy(checks.framework, lambda scores, mask: np.zeros(scores.shape[0], np.float32))
+    result = evaluate("masked_softmax", checks.framework, wrong)
+    assert "the weights have shape (3,) but expected (3, 6) on case 1 of 5" in result.hint
+    assert "an axis is missing" in result.hint
+
+
+def test_int_mask_is_rejected_with_a_dtype_hint(checks):
+    wrong = through_numpy(checks.framework, lambda lengths, max_len: lengths_mask(lengths, max_len).astype(np.int64))
+    result = evaluate("padding_mask", checks.framework, wrong)
+    assert "the mask has dtype int" in result.hint and "but should be bool" in result.hint
+
+
+def test_float64_result_is_rejected(checks):
+    fw = checks.framework
+
+    def float64_context(weights, values):
+        return _as_float64(fw, fw.reference("context_vector")(weights, values))
+
+    result = evaluate("context_vector", fw, float64_context)
+    assert "dtype float64 but should be float32" in result.hint
+
+
+def _as_float64(fw, tensor):
+    if fw.name == "pytorch":
+        return tensor.double()
+    return fw.tf.cast(tensor, fw.tf.float64)
+
+
+def test_result_built_outside_the_framework_fails_the_gradient_check(checks):
+    fw = checks.framework
+
+    def detached_softmax(scores, mask):
+        return fw.to_tensor(fw.to_numpy(fw.reference("masked_softmax")(scores, mask)))
+
+    result = evaluate("masked_softmax", fw, detached_softmax)
+    assert "cannot be differentiated with respect to `scores`" in result.hint
+
+
+def test_check_output_without_monkeypatch_is_printed(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "IPython.display", None)  # plain Python: show_check prints
+    exercises("pytorch").padding_mask(lambda lengths, max_len: None)
+    assert "❌ padding_mask: your function returned None" in capsys.readouterr().out
+
+
+def test_unknown_framework_and_exercise_are_clear_errors():
+    with pytest.raises(CourseError, match="unknown framework"):
+        exercises("jax")
+    with pytest.raises(AttributeError, match="the checks are: padding_mask, masked_cross_entropy"):
+        exercises("pytorch").masked_sofmax
+    assert "masked_softmax" in dir(exercises("pytorch"))
+
+
+def test_exercise_names_by_unit():
+    assert exercise_names("01") == ["padding_mask", "masked_cross_entropy", "greedy_decode"]
+    assert exercise_names("02") == ["additive_scores", "masked_softmax", "context_vector"]
+    assert exercise_names() == exercise_names("01") + exercise_names("02")
+
+
+@pytest.mark.parametrize("framework, other", [("tensorflow", "torch"), ("pytorch", "tensorflow")])
+def test_checks_import_only_their_framework(framework, other):
+    program = (
+        "import sys\n"
+        "from seq2bert.check import exercises\n"
+        f"check = exercises({framework!r})\n"
+        "check.padding_mask(check.framework.reference('padding_mask'))\n"
+        f"assert {other!r} not in sys.modules, 'imported {other}'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "padding_mask: passed" in done.stdout

@@ -1,0 +1,276 @@
+"""TensorFlow exercise checks against wrong answers written the way a learner would write them."""
+from __future__ import annotations
+
+import pytest
+import tensorflow as tf
+
+from seq2bert import report
+from seq2bert.check import exercises
+
+MASK_VALUE = -1e9
+
+
+@pytest.fixture(scope="module")
+def check():
+    return exercises("tensorflow")
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    calls = []
+    monkeypatch.setattr(report, "show_check", lambda payload, text: calls.append((payload, text)))
+    return calls
+
+
+def positions(max_len, lengths):
+    return tf.range(max_len, dtype=lengths.dtype)[None, :]
+
+
+# ---------------------------------------------------------------- padding_mask
+
+
+def mask_inverted(lengths, max_len):
+    return positions(max_len, lengths) >= lengths[:, None]
+
+
+def mask_one_short(lengths, max_len):
+    return positions(max_len, lengths) < lengths[:, None] - 1
+
+
+def mask_longest(lengths, max_len):
+    return positions(tf.reduce_max(lengths), lengths) < lengths[:, None]
+
+
+def mask_as_ints(lengths, max_len):
+    return tf.cast(positions(max_len, lengths) < lengths[:, None], tf.int32)
+
+
+def mask_sequence_mask(lengths, max_len):  # correct
+    return tf.sequence_mask(lengths, max_len)
+
+
+# ---------------------------------------------------------------- masked_cross_entropy
+
+
+def token_losses(logits, targets):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+
+
+def ce_with_padding(logits, targets, pad_id):
+    return tf.reduce_mean(token_losses(logits, targets))
+
+
+def ce_divide_by_all(logits, targets, pad_id):
+    keep = tf.cast(targets != pad_id, tf.float32)
+    return tf.reduce_sum(token_losses(logits, targets) * keep) / tf.cast(tf.size(targets), tf.float32)
+
+
+def ce_per_sequence(logits, targets, pad_id):
+    keep = tf.cast(targets != pad_id, tf.float32)
+    return tf.reduce_mean(tf.reduce_sum(token_losses(logits, targets) * keep, axis=1) / tf.reduce_sum(keep, axis=1))
+
+
+def ce_double_softmax(logits, targets, pad_id):
+    keep = tf.cast(targets != pad_id, tf.float32)
+    return tf.reduce_sum(token_losses(tf.nn.softmax(logits), targets) * keep) / tf.reduce_sum(keep)
+
+
+def ce_softmax_over_time(logits, targets, pad_id):
+    log_probs = tf.nn.log_softmax(logits, axis=1)
+    picked = tf.gather(log_probs, targets, batch_dims=2)
+    keep = tf.cast(targets != pad_id, tf.float32)
+    return -tf.reduce_sum(picked * keep) / tf.reduce_sum(keep)
+
+
+def ce_numpy_result(logits, targets, pad_id):
+    keep = tf.cast(targets != pad_id, tf.float32)
+    return (tf.reduce_sum(token_losses(logits, targets) * keep) / tf.reduce_sum(keep)).numpy()
+
+
+def ce_rebuilt_constant(logits, targets, pad_id):
+    return tf.constant(ce_numpy_result(logits, targets, pad_id))
+
+
+def ce_boolean_mask(logits, targets, pad_id):  # correct
+    return tf.reduce_mean(tf.boolean_mask(token_losses(logits, targets), targets != pad_id))
+
+
+# ---------------------------------------------------------------- greedy_decode
+
+
+def decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len, *, feed_back=True, keep_state=True,
+           pad=True, until="all", axis=-1):
+    """A learner's greedy loop; each keyword reproduces one slip."""
+    start = tf.fill([batch_size], bos_id)
+    prev, done, outputs = start, tf.zeros([batch_size], tf.bool), []
+    for _ in range(max_len):
+        logits, new_state = step(prev, state)
+        state = new_state if keep_state else state
+        token = tf.argmax(logits, axis=axis, output_type=tf.int32)
+        if pad:
+            token = tf.where(done, pad_id, token)
+        done = done | (token == eos_id)
+        outputs.append(token)
+        prev = token if feed_back else start
+        if (until == "all" and tf.reduce_all(done)) or (until == "any" and tf.reduce_any(done)):
+            break
+    return tf.stack(outputs, axis=1)
+
+
+def decode_time_major(*args):
+    return tf.transpose(decode(*args))
+
+
+def decode_list(*args):
+    return tf.unstack(decode(*args), axis=1)
+
+
+def bind(**slips):
+    return lambda *args: decode(*args, **slips)
+
+
+# ---------------------------------------------------------------- additive_scores
+
+
+def project(query, keys, w_q, w_k):
+    return tf.matmul(query, w_q)[:, None, :], tf.einsum("bsh,ha->bsa", keys, w_k)
+
+
+def scores_no_tanh(query, keys, w_q, w_k, v):
+    q, k = project(query, keys, w_q, w_k)
+    return tf.reduce_sum((q + k) * v, axis=-1)
+
+
+def scores_raw_query(query, keys, w_q, w_k, v):
+    _, k = project(query, keys, w_q, w_k)
+    return tf.reduce_sum(tf.tanh(query[:, None, :] + k) * v, axis=-1)
+
+
+def scores_query_not_broadcast(query, keys, w_q, w_k, v):
+    _, k = project(query, keys, w_q, w_k)
+    return tf.reduce_sum(tf.tanh(tf.matmul(query, w_q) + k) * v, axis=-1)
+
+
+def scores_sum_instead_of_v(query, keys, w_q, w_k, v):
+    q, k = project(query, keys, w_q, w_k)
+    return tf.reduce_sum(tf.tanh(q + k), axis=-1)
+
+
+def scores_missing_v(query, keys, w_q, w_k, v):
+    q, k = project(query, keys, w_q, w_k)
+    return tf.tanh(q + k)
+
+
+def scores_tensordot(query, keys, w_q, w_k, v):  # correct
+    q, k = project(query, keys, w_q, w_k)
+    return tf.tensordot(tf.tanh(q + k), v, axes=1)
+
+
+# ---------------------------------------------------------------- masked_softmax
+
+
+def softmax_unmasked(scores, mask):
+    return tf.nn.softmax(scores, axis=-1)
+
+
+def softmax_then_mask(scores, mask):
+    return tf.nn.softmax(scores) * tf.cast(mask, tf.float32)
+
+
+def softmax_batch_axis(scores, mask):
+    return tf.nn.softmax(tf.where(mask, scores, MASK_VALUE), axis=0)
+
+
+def softmax_times_mask(scores, mask):
+    return tf.nn.softmax(scores * tf.cast(mask, tf.float32))
+
+
+def softmax_inverted(scores, mask):
+    return tf.nn.softmax(tf.where(mask, MASK_VALUE, scores))
+
+
+def softmax_additive_mask(scores, mask):  # correct
+    return tf.nn.softmax(scores + (1.0 - tf.cast(mask, tf.float32)) * MASK_VALUE)
+
+
+# ---------------------------------------------------------------- context_vector
+
+
+def context_unweighted_sum(weights, values):
+    return tf.reduce_sum(values, axis=1)
+
+
+def context_weighted_mean(weights, values):
+    return tf.reduce_mean(weights[:, :, None] * values, axis=1)
+
+
+def context_no_squeeze(weights, values):
+    return tf.matmul(weights[:, None, :], values)
+
+
+def context_wrong_axis(weights, values):
+    return tf.reduce_sum(weights[:, :, None] * values, axis=2)
+
+
+def context_einsum(weights, values):  # correct
+    return tf.einsum("bs,bsh->bh", weights, values)
+
+
+WRONG = [
+    ("padding_mask", mask_inverted, "True and False are swapped"),
+    ("padding_mask", mask_one_short, "one True too few"),
+    ("padding_mask", mask_longest, "use max_len, not lengths.max()"),
+    ("padding_mask", mask_as_ints, "the mask has dtype int32 but should be bool"),
+    ("masked_cross_entropy", ce_with_padding, "averages over padding positions"),
+    ("masked_cross_entropy", ce_divide_by_all, "you still divide by all B*T positions"),
+    ("masked_cross_entropy", ce_per_sequence, "average over all real tokens of the batch at once"),
+    ("masked_cross_entropy", ce_double_softmax, "cross-entropy takes raw logits"),
+    ("masked_cross_entropy", ce_softmax_over_time, "the log-softmax ran over axis 1 (time steps)"),
+    ("masked_cross_entropy", ce_numpy_result, "returned a NumPy array, expected a tf.Tensor"),
+    ("masked_cross_entropy", ce_rebuilt_constant, "cannot be differentiated with respect to `logits`"),
+    ("greedy_decode", bind(pad=False), "fill the rest of its row with pad_id"),
+    ("greedy_decode", bind(feed_back=False), "feed each step's predictions back in"),
+    ("greedy_decode", bind(keep_state=False), "keep the state that step() returns"),
+    ("greedy_decode", bind(until="any"), "keep going until every sequence has produced EOS"),
+    ("greedy_decode", bind(axis=0), "not the batch axis"),
+    ("greedy_decode", decode_time_major, "stack the per-step tokens along axis 1"),
+    ("greedy_decode", decode_list, "stack the pieces into one tensor (tf.stack)"),
+    ("additive_scores", scores_no_tanh, "the tanh is missing"),
+    ("additive_scores", scores_raw_query, "use query @ w_q, not the raw query"),
+    ("additive_scores", scores_query_not_broadcast, "give it a source axis"),
+    ("additive_scores", scores_sum_instead_of_v, "take their dot product with v instead"),
+    ("additive_scores", scores_missing_v, "finish with the dot product with v"),
+    ("masked_softmax", softmax_unmasked, "masked positions got weight 0.60: apply the mask BEFORE the softmax"),
+    ("masked_softmax", softmax_then_mask, "zeroing masked weights after the softmax"),
+    ("masked_softmax", softmax_batch_axis, "instead of along each row"),
+    ("masked_softmax", softmax_times_mask, "exp(0) = 1 still gets weight"),
+    ("masked_softmax", softmax_inverted, "the weight sits on the padding"),
+    ("context_vector", context_unweighted_sum, "you summed the values without the attention weights"),
+    ("context_vector", context_weighted_mean, "the weights already sum to 1"),
+    ("context_vector", context_no_squeeze, "squeeze axis 1"),
+    ("context_vector", context_wrong_axis, "you summed over the feature axis H"),
+]
+
+RIGHT = [
+    ("padding_mask", mask_sequence_mask),
+    ("masked_cross_entropy", ce_boolean_mask),
+    ("greedy_decode", bind(until="never")),  # decoding on after every sequence ended is accepted
+    ("additive_scores", scores_tensordot),
+    ("masked_softmax", softmax_additive_mask),
+    ("context_vector", context_einsum),
+]
+
+
+@pytest.mark.parametrize("name, learner, phrase", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
+def test_wrong_answer_gets_its_hint_and_the_reference(check, shown, name, learner, phrase):
+    assert getattr(check, name)(learner) is check.framework.reference(name)
+    (payload, text), = shown
+    assert payload["status"] == "failed" and payload["framework"] == "tensorflow"
+    assert phrase in payload["hint"]
+    assert phrase in text
+
+
+@pytest.mark.parametrize("name, learner", RIGHT, ids=[n for n, _ in RIGHT])
+def test_right_answer_passes_and_is_kept(check, shown, name, learner):
+    assert getattr(check, name)(learner) is learner
+    assert shown[0][0]["status"] == "passed", shown[0][1]

@@ -1,0 +1,306 @@
+"""PyTorch exercise checks against wrong answers written the way a learner would write them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seq2bert import report
+from seq2bert.check import exercises
+
+MASK_VALUE = -1e9
+
+
+@pytest.fixture(scope="module")
+def check():
+    return exercises("pytorch")
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    calls = []
+    monkeypatch.setattr(report, "show_check", lambda payload, text: calls.append((payload, text)))
+    return calls
+
+
+# ---------------------------------------------------------------- padding_mask
+
+
+def mask_inverted(lengths, max_len):
+    return torch.arange(max_len)[None, :] >= lengths[:, None]
+
+
+def mask_less_equal(lengths, max_len):
+    return torch.arange(max_len)[None, :] <= lengths[:, None]
+
+
+def mask_longest(lengths, max_len):
+    return torch.arange(int(lengths.max()))[None, :] < lengths[:, None]
+
+
+def mask_transposed(lengths, max_len):
+    return torch.arange(max_len)[:, None] < lengths[None, :]
+
+
+def mask_as_ints(lengths, max_len):
+    return (torch.arange(max_len)[None, :] < lengths[:, None]).long()
+
+
+def mask_loop(lengths, max_len):  # correct, just slower
+    mask = torch.zeros(len(lengths), max_len, dtype=torch.bool)
+    for row, length in enumerate(lengths.tolist()):
+        mask[row, :length] = True
+    return mask
+
+
+# ---------------------------------------------------------------- masked_cross_entropy
+
+
+def ce_with_padding(logits, targets, pad_id):
+    return F.cross_entropy(logits.transpose(1, 2), targets)
+
+
+def ce_sum(logits, targets, pad_id):
+    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id, reduction="sum")
+
+
+def ce_per_sequence(logits, targets, pad_id):
+    losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none")
+    keep = (targets != pad_id).float()
+    return ((losses * keep).sum(dim=1) / keep.sum(dim=1)).mean()
+
+
+def ce_pad_zero(logits, targets, pad_id):
+    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=0)
+
+
+def ce_double_softmax(logits, targets, pad_id):
+    return F.cross_entropy(logits.softmax(dim=-1).transpose(1, 2), targets, ignore_index=pad_id)
+
+
+def ce_nll_on_logits(logits, targets, pad_id):
+    return F.nll_loss(logits.transpose(1, 2), targets, ignore_index=pad_id)
+
+
+def ce_log_of_logits(logits, targets, pad_id):
+    picked = logits.gather(-1, targets[..., None]).squeeze(-1)
+    keep = (targets != pad_id).float()
+    return (-(picked.log()) * keep).sum() / keep.sum()
+
+
+def ce_item(logits, targets, pad_id):
+    return F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=pad_id).item()
+
+
+def ce_flat_ignore_index(logits, targets, pad_id):  # correct
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=pad_id)
+
+
+def ce_rebuilt_tensor(logits, targets, pad_id):  # right value, but the graph is cut
+    return torch.tensor(ce_flat_ignore_index(logits, targets, pad_id).item())
+
+
+# ---------------------------------------------------------------- greedy_decode
+
+
+def decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len, *, feed_back=True, keep_state=True,
+           pad=True, done_first=False, until="all", steps=None, axis=-1):
+    """A learner's greedy loop; each keyword reproduces one slip."""
+    prev = torch.full((batch_size,), bos_id, dtype=torch.long)
+    done = torch.zeros(batch_size, dtype=torch.bool)
+    outputs = []
+    for _ in range(max_len if steps is None else steps(max_len)):
+        logits, new_state = step(prev, state)
+        state = new_state if keep_state else state
+        token = logits.argmax(dim=axis)
+        if done_first:
+            done = done | (token == eos_id)
+        if pad:
+            token = torch.where(done, torch.full_like(token, pad_id), token)
+        if not done_first:
+            done = done | (token == eos_id)
+        outputs.append(token)
+        prev = token if feed_back else torch.full((batch_size,), bos_id, dtype=torch.long)
+        if (until == "all" and done.all()) or (until == "any" and done.any()):
+            break
+    return torch.stack(outputs, dim=1)
+
+
+def decode_forever(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
+    prev, outputs = torch.full((batch_size,), bos_id), []
+    done = torch.zeros(batch_size, dtype=torch.bool)
+    while not done.all():
+        logits, state = step(prev, state)
+        prev = torch.where(done, pad_id, logits.argmax(-1))
+        done = done | (prev == eos_id)
+        outputs.append(prev)
+    return torch.stack(outputs, dim=1)
+
+
+def bind(**slips):
+    return lambda *args: decode(*args, **slips)
+
+
+# ---------------------------------------------------------------- additive_scores
+
+
+def scores_no_tanh(query, keys, w_q, w_k, v):
+    return ((query @ w_q)[:, None, :] + keys @ w_k) @ v
+
+
+def scores_raw_keys(query, keys, w_q, w_k, v):
+    return torch.tanh((query @ w_q)[:, None, :] + keys) @ v
+
+
+def scores_query_not_broadcast(query, keys, w_q, w_k, v):
+    return torch.tanh(query @ w_q + keys @ w_k) @ v
+
+
+def scores_sum_over_source(query, keys, w_q, w_k, v):
+    return (torch.tanh((query @ w_q).unsqueeze(1) + keys @ w_k) * v).sum(dim=1)
+
+
+def scores_v_inside(query, keys, w_q, w_k, v):
+    return torch.tanh(((query @ w_q).unsqueeze(1) + keys @ w_k) @ v)
+
+
+def scores_einsum(query, keys, w_q, w_k, v):  # correct
+    hidden = torch.tanh(torch.einsum("bh,ha->ba", query, w_q)[:, None] + torch.einsum("bsh,ha->bsa", keys, w_k))
+    return torch.einsum("bsa,a->bs", hidden, v)
+
+
+# ---------------------------------------------------------------- masked_softmax
+
+
+def softmax_unmasked(scores, mask):
+    return torch.softmax(scores, dim=-1)
+
+
+def softmax_then_mask(scores, mask):
+    return torch.softmax(scores, dim=-1) * mask
+
+
+def softmax_batch_axis(scores, mask):
+    return torch.softmax(scores.masked_fill(~mask, MASK_VALUE), dim=0)
+
+
+def softmax_times_mask(scores, mask):
+    return torch.softmax(scores * mask, dim=-1)
+
+
+def softmax_inf_product(scores, mask):
+    return torch.softmax(scores * mask + (~mask) * float("-inf"), dim=-1)
+
+
+def softmax_in_place(scores, mask):
+    return torch.softmax(scores.masked_fill_(~mask, MASK_VALUE), dim=-1)
+
+
+def softmax_renormalised(scores, mask):  # correct
+    weights = torch.softmax(scores, dim=-1) * mask
+    return weights / weights.sum(dim=-1, keepdim=True)
+
+
+def softmax_minus_inf(scores, mask):  # correct: no row is fully masked
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+# ---------------------------------------------------------------- context_vector
+
+
+def context_mean(weights, values):
+    return values.mean(dim=1)
+
+
+def context_wrong_axis(weights, values):
+    return (weights[:, :, None] * values).sum(dim=-1)
+
+
+def context_no_squeeze(weights, values):
+    return weights.unsqueeze(1) @ values
+
+
+def context_plain_matmul(weights, values):
+    return weights @ values
+
+
+def context_broadcast(weights, values):  # correct
+    return (weights.unsqueeze(-1) * values).sum(dim=1)
+
+
+WRONG = [
+    ("padding_mask", mask_inverted, "True and False are swapped"),
+    ("padding_mask", mask_less_equal, "one True too many"),
+    ("padding_mask", mask_longest, "use max_len, not lengths.max()"),
+    ("padding_mask", mask_transposed, "rows are sequences and columns positions"),
+    ("padding_mask", mask_as_ints, "the mask has dtype int64 but should be bool"),
+    ("masked_cross_entropy", ce_with_padding, "averages over padding positions"),
+    ("masked_cross_entropy", ce_sum, "this is the sum of the per-token losses"),
+    ("masked_cross_entropy", ce_per_sequence, "gives a short sequence's tokens more weight"),
+    ("masked_cross_entropy", ce_pad_zero, "you treat token 0 as padding: use the pad_id argument (this case has pad_id=3)"),
+    ("masked_cross_entropy", ce_double_softmax, "went through a softmax before the cross-entropy"),
+    ("masked_cross_entropy", ce_nll_on_logits, "raw logits as log-probabilities"),
+    ("masked_cross_entropy", ce_log_of_logits, "the loss is NaN: you took the log of raw logits"),
+    ("masked_cross_entropy", ce_item, "returned a Python float, expected a torch.Tensor"),
+    ("masked_cross_entropy", ce_rebuilt_tensor, "cannot be differentiated with respect to `logits`"),
+    ("greedy_decode", bind(pad=False, until="never"), "fill the rest of its row with pad_id"),
+    ("greedy_decode", bind(feed_back=False), "feed each step's predictions back in"),
+    ("greedy_decode", bind(axis=0), "take the argmax over the last (vocabulary) axis"),
+    ("greedy_decode", bind(steps=lambda n: n + 1), "step() was called 6 times but max_len is 5"),
+    ("greedy_decode", bind(steps=lambda n: n - 1), "decoding stopped one step early"),
+    ("greedy_decode", bind(until="any"), "keep going until every sequence has produced EOS"),
+    ("greedy_decode", bind(done_first=True), "the EOS tokens are missing"),
+    ("greedy_decode", bind(keep_state=False), "keep the state that step() returns"),
+    ("greedy_decode", decode_forever, "decode at most max_len tokens"),
+    ("additive_scores", scores_no_tanh, "the tanh is missing"),
+    ("additive_scores", scores_raw_keys, "use keys @ w_k, not the raw keys"),
+    ("additive_scores", scores_query_not_broadcast, "(B, A) -> (B, 1, A)"),
+    ("additive_scores", scores_sum_over_source, "you summed over the source axis"),
+    ("additive_scores", scores_v_inside, "v is applied inside the tanh"),
+    ("masked_softmax", softmax_unmasked, "apply the mask BEFORE the softmax"),
+    ("masked_softmax", softmax_then_mask, "leaves the rest unnormalised"),
+    ("masked_softmax", softmax_batch_axis, "take the softmax over the last axis"),
+    ("masked_softmax", softmax_times_mask, "exp(0) = 1 still gets weight"),
+    ("masked_softmax", softmax_inf_product, "0 * -inf is NaN"),
+    ("masked_softmax", softmax_in_place, "changed its argument `scores` in place"),
+    ("context_vector", context_mean, "you averaged the values without the attention weights"),
+    ("context_vector", context_wrong_axis, "you summed over the feature axis H"),
+    ("context_vector", context_no_squeeze, "(B, 1, H) -> (B, H)"),
+    ("context_vector", context_plain_matmul, "the context vectors have shape (2, 2, 3) but expected (2, 3)"),
+]
+
+RIGHT = [
+    ("padding_mask", mask_loop),
+    ("masked_cross_entropy", ce_flat_ignore_index),
+    ("greedy_decode", bind(until="never")),  # decoding on after every sequence ended is accepted
+    ("additive_scores", scores_einsum),
+    ("masked_softmax", softmax_renormalised),
+    ("masked_softmax", softmax_minus_inf),
+    ("context_vector", context_broadcast),
+]
+
+
+@pytest.mark.parametrize("name, learner, phrase", WRONG, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(WRONG)])
+def test_wrong_answer_gets_its_hint_and_the_reference(check, shown, name, learner, phrase):
+    assert getattr(check, name)(learner) is check.framework.reference(name)
+    (payload, text), = shown
+    assert payload["status"] == "failed"
+    assert phrase in payload["hint"]
+    assert phrase in text
+
+
+@pytest.mark.parametrize("name, learner", RIGHT, ids=[n for n, _ in RIGHT])
+def test_right_answer_passes_and_is_kept(check, shown, name, learner):
+    assert getattr(check, name)(learner) is learner
+    assert shown[0][0]["status"] == "passed", shown[0][1]
+
+
+def test_greedy_decode_without_early_stop_returns_trailing_padding():
+    """The accepted 'no early stop' answer really does return extra all-pad columns."""
+    from seq2bert.check.decoder import FakeDecoder
+
+    decoder = FakeDecoder.build(np.random.default_rng(0), 7, [1, 2], 1, 2, 0, 5)
+    step = decoder.step_function(torch.from_numpy, lambda t: t.numpy())
+    tokens = decode(step, torch.from_numpy(decoder.initial_state()), 2, 1, 2, 0, 5, until="never")
+    assert tokens.shape == (2, 5) and bool((tokens[:, 2:] == 0).all())

@@ -1,0 +1,119 @@
+"""PyTorch and TensorFlow seq2seq twins compute the same thing on copied weights (float32)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import torch
+
+from seq2bert.configs import Seq2SeqConfig
+from seq2bert.parity import copy_seq2seq
+from seq2bert.tf import seq2seq as k
+from seq2bert.torch import seq2seq as t
+
+TOL = 1e-5
+
+
+def make_batch(seed=0):
+    """Sequences of lengths 7, 1 and 4 (length-1 and padded tails), random tokens >= 4."""
+    rng = np.random.default_rng(seed)
+    lengths = np.array([7, 1, 4])
+    src = rng.integers(4, 13, (3, 7))
+    src[np.arange(7)[None, :] >= lengths[:, None]] = 0
+    tgt_in = rng.integers(1, 11, (3, 5))
+    return src, lengths, tgt_in
+
+
+def twins(attention: bool, seed: int = 0):
+    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention, attention_width=12)
+    torch.manual_seed(seed)
+    torch_model = t.Seq2Seq(config).eval()
+    tf_model = k.Seq2Seq(config)
+    src, lengths, tgt_in = make_batch()
+    tf_model(tf.constant(src), tf.constant(lengths), tf.constant(tgt_in))  # builds the weights
+    copy_seq2seq(torch_model, tf_model)
+    return torch_model, tf_model
+
+
+def as_numpy(x):
+    return x.detach().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def close(a, b):
+    """Max abs difference of two same-shaped arrays/tensors of either framework."""
+    a, b = as_numpy(a), as_numpy(b)
+    assert a.shape == b.shape
+    return float(np.abs(a - b).max())
+
+
+@pytest.mark.parametrize("attention", [False, True])
+def test_every_output_matches(attention):
+    torch_model, tf_model = twins(attention)
+    src, lengths, tgt_in = make_batch()
+    ts, tl, tt = torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in)
+    ks, kl, kt = tf.constant(src), tf.constant(lengths), tf.constant(tgt_in)
+    memory_t, state_t = torch_model.encoder(ts, tl)
+    memory_k, state_k = tf_model.encoder(ks, kl)
+    assert close(memory_t, memory_k) <= TOL
+    assert close(state_t, state_k) <= TOL
+    logits_t, weights_t = torch_model(ts, tl, tt)
+    logits_k, weights_k = tf_model(ks, kl, kt)
+    assert close(logits_t, logits_k) <= TOL
+    if attention:
+        assert close(weights_t, weights_k) <= TOL
+        # Padding gets no attention at all in either framework.
+        assert float(weights_t[1, :, 1:].detach().abs().max()) == 0.0
+    else:
+        assert weights_t is None and weights_k is None
+    tokens_t, decode_weights_t = torch_model.translate(ts, tl, max_len=6)
+    tokens_k, decode_weights_k = tf_model.translate(ks, kl, max_len=6)
+    np.testing.assert_array_equal(tokens_t.numpy(), tokens_k.numpy())
+    if attention:
+        assert close(decode_weights_t, decode_weights_k) <= TOL
+
+
+def test_final_state_ignores_padding():
+    """The state handed to the decoder is the one at the last real token, whatever follows."""
+    torch_model, tf_model = twins(attention=False)
+    src, lengths, tgt_in = make_batch()
+    noisy = src.copy()
+    noisy[noisy == 0] = 5  # junk where the padding was
+    for model, as_tensor in ((torch_model, torch.tensor), (tf_model, tf.constant)):
+        clean_logits, _ = model(as_tensor(src), as_tensor(lengths), as_tensor(tgt_in))
+        noisy_logits, _ = model(as_tensor(noisy), as_tensor(lengths), as_tensor(tgt_in))
+        assert close(clean_logits, noisy_logits) <= TOL
+
+
+def test_attention_matches_keras_additive_attention_where_they_coincide():
+    """Keras scores sum(scale * tanh(q + k)); with q = W_q s, k = W_k h and scale = v it is our e_j."""
+    _, tf_model = twins(attention=True)
+    attention = tf_model.decoder.attention
+    rng = np.random.default_rng(1)
+    query = tf.constant(rng.normal(size=(3, 16)), tf.float32)  # (B, H)
+    values = tf.constant(rng.normal(size=(3, 7, 16)), tf.float32)  # (B, S, H)
+    mask = tf.constant(np.arange(7)[None, :] < np.array([[7], [1], [4]]))
+    context, weights = attention(query, attention.project_keys(values), values, mask)
+
+    reference = tf.keras.layers.AdditiveAttention(use_scale=True)
+    q, kk = attention.w_q(query)[:, None, :], attention.w_k(values)  # (B, 1, A), (B, S, A)
+    reference([q, values, kk], mask=[None, mask])  # build
+    reference.scale.assign(tf.reshape(attention.v.kernel, [-1]))
+    ref_context, ref_scores = reference([q, values, kk], mask=[None, mask], return_attention_scores=True)
+    assert close(context, ref_context[:, 0, :]) <= TOL
+    assert close(weights, ref_scores[:, 0, :]) <= TOL
+
+
+def test_additive_attention_by_hand():
+    """One attention step whose numbers are worked out by hand (the lesson's example)."""
+    config = Seq2SeqConfig(src_vocab=5, tgt_vocab=5, embed=2, hidden=2, attention=True)
+    layer = t.AdditiveAttention(config)
+    with torch.no_grad():
+        layer.w_q.weight.copy_(torch.eye(2))
+        layer.w_k.weight.copy_(torch.eye(2))
+        layer.v.weight.copy_(torch.tensor([[1.0, 1.0]]))
+    query = torch.tensor([[0.0, 0.0]])
+    keys = torch.tensor([[[1.0, 0.0], [0.0, 0.0], [5.0, 5.0]]])
+    mask = torch.tensor([[True, True, False]])
+    context, weights = layer(query, layer.project_keys(keys), keys, mask)
+    # scores: tanh(1) + tanh(0) = 0.7616, 0; third position masked.
+    e = np.exp(np.tanh(1.0))
+    np.testing.assert_allclose(weights.detach().numpy(), [[e / (e + 1), 1 / (e + 1), 0.0]], atol=1e-6)
+    np.testing.assert_allclose(context.detach().numpy(), [[e / (e + 1), 0.0]], atol=1e-6)

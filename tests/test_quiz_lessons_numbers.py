@@ -1,0 +1,211 @@
+"""Every number of the lessons' worked examples, recomputed, must appear in the lesson as printed.
+
+The quiz questions that reuse these examples must agree with the recomputed values too.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from seq2bert.quiz import load_quiz, score_answer
+from seq2bert.units import course_root, get_unit
+
+
+def lesson_text(unit: str) -> str:
+    return get_unit(unit).lesson(course_root()).read_text(encoding="utf-8")
+
+
+def f4(value: float) -> str:
+    return f"{value:.4f}"
+
+
+def gru_parameters(embed: int, hidden: int) -> int:
+    """The lesson's formula for one GRU layer."""
+    return 3 * (embed * hidden + hidden * hidden + 2 * hidden)
+
+
+# ---------------------------------------------------------------- unit 01
+
+LOSS_P = np.array([[0.5, 0.25, 0.8, 0.9], [0.6, 0.3, 0.01, 0.01]])  # p of the correct token
+LOSS_MASK = np.array([[True, True, True, True], [True, True, False, False]])
+
+
+@pytest.mark.parametrize("embed, hidden", [(4, 3), (64, 128), (32, 64), (96, 64), (192, 128)])
+def test_gru_formula_matches_pytorch(embed, hidden):
+    import torch
+
+    layer = torch.nn.GRU(embed, hidden, batch_first=True)
+    assert sum(p.numel() for p in layer.parameters()) == gru_parameters(embed, hidden)
+
+
+def test_unit01_parameter_counts_are_printed_correctly():
+    text = lesson_text("01")
+    assert gru_parameters(4, 3) == 81 and "**81**" in text
+    assert "3 (12 + 9 + 6)" in text
+    assert gru_parameters(64, 128) == 74496 and "3 · 24832 = **74496**" in text
+    vocab, embed, hidden = 40, 64, 128
+    parts = {
+        "encoder embedding": vocab * embed,
+        "encoder GRU": gru_parameters(embed, hidden),
+        "decoder embedding": vocab * embed,
+        "decoder GRU": gru_parameters(embed, hidden),
+        "output layer": hidden * vocab + vocab,
+    }
+    for name, count in parts.items():
+        assert re.search(rf"\| {name} \| [^|]+ \| {count} \|", text), name
+    assert f"| total | | {sum(parts.values())} |" in text
+
+
+def test_unit01_masked_loss_example_is_printed_correctly():
+    text = lesson_text("01")
+    nll = -np.log(LOSS_P)
+    for row in nll:
+        assert " | ".join(f4(v) for v in row[:2]) in text
+    assert " | ".join(f4(v) for v in nll[0]) in text
+    masked_sum, real = nll[LOSS_MASK].sum(), LOSS_MASK.sum()
+    assert real == 6
+    assert f"= {f4(masked_sum)}, divided by N = 6 gives **L = {f4(masked_sum / real)}**" in text
+    assert f"over all 8 positions: {f4(nll.mean())}" in text
+    per_sentence = [nll[i][LOSS_MASK[i]].mean() for i in range(2)]
+    assert f"({f4(per_sentence[0])} + {f4(per_sentence[1])}) / 2 = {f4(np.mean(per_sentence))}" in text
+    # The claims around the numbers: unmasked is more than twice the masked loss.
+    assert nll.mean() > 2 * masked_sum / real
+
+
+def test_unit01_quiz_reuses_the_lesson_numbers():
+    quiz = load_quiz("01")
+    variant_mask = LOSS_MASK.copy()
+    variant_mask[0, 3] = False
+    variant = (-np.log(LOSS_P))[variant_mask].mean()
+    question = quiz.question("masked_loss_by_hand")
+    assert "0.5, 0.25, 0.8, 0.9" in question.prompt and "0.6, 0.3" in question.prompt
+    assert score_answer(question, float(variant)) == 1 and abs(question.answer - variant) < 1e-4
+    assert score_answer(question, float(-np.log(LOSS_P)[LOSS_MASK].mean())) == 0  # the lesson's own value
+    assert quiz.question("gru_param_count").answer == gru_parameters(32, 64)
+    assert quiz.question("output_layer_params").answer == 256 * 50 + 50
+
+
+def test_unit01_token_accuracy_question():
+    pairs = [("2021-05-03", "2021-03-05"), ("1999-12-31", "1999-12-31")]
+    question = load_quiz("01").question("token_accuracy")
+    for output, reference in pairs:
+        assert f"`{output}` for the reference `{reference}`" in " ".join(question.prompt.split())
+    same = sum(a == b for output, reference in pairs for a, b in zip(output, reference))
+    total = sum(len(reference) for _, reference in pairs)
+    assert question.answer == pytest.approx(same / total)
+    assert "0.9 token accuracy" in lesson_text("01")  # a date wrong in one digit: 9 of 10
+    assert sum(a == b for a, b in zip("2021-03-06", "2021-03-05")) / 10 == 0.9
+
+
+def test_unit01_teacher_forcing_table():
+    text = lesson_text("01")
+    target = list("2021-03-05")
+
+    def row(label):
+        line = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+        return [cell.strip().strip("`") for cell in line.strip("|").split("|")[1:]]
+
+    assert row("step t") == [str(t) for t in range(1, len(target) + 2)]
+    assert row("decoder input") == ["<bos>", *target]
+    assert row("expected output") == [*target, "<eos>"]
+    assert f"length T = {len(target) + 1} here" in text
+
+
+# ---------------------------------------------------------------- unit 02
+
+S_PREV = np.array([1.0, 0.0])
+W_Q = np.array([[0.5, -0.5], [1.0, 0.0]])  # (H, A)
+W_K = np.array([[1.0, 0.0], [0.0, -1.0]])  # (H, A)
+V = np.array([2.0, 1.0])  # (A,)
+ENC = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (S, H)
+
+
+def attend(mask: np.ndarray, v: np.ndarray = V):
+    """One additive attention step exactly as the lesson writes it, returning every intermediate."""
+    query = S_PREV @ W_Q  # (H,) @ (H, A) -> (A,)
+    keys = ENC @ W_K  # (S, H) @ (H, A) -> (S, A)
+    hidden = np.tanh(query[None, :] + keys)  # (S, A)
+    scores = hidden @ v  # (S, A) @ (A,) -> (S,)
+    exp = np.where(mask, np.exp(np.where(mask, scores, 0.0)), 0.0)
+    alpha = exp / exp.sum()
+    return query, keys, hidden, scores, exp, alpha, alpha @ ENC  # (S,) @ (S, H) -> (H,)
+
+
+def test_unit02_inputs_are_the_ones_printed():
+    text = lesson_text("02")
+    assert "s_{i-1} = [1, 0]" in text and "v = [2, 1]" in text
+    assert "W_q = [[0.5, -0.5]," in text and "[1.0,  0.0]]" in text
+    assert "W_k = [[1,  0]," in text and "[0, -1]]" in text
+    assert "h_1 = [1, 0]    h_2 = [0, 1]    h_3 = [1, 1]" in text
+
+
+def test_unit02_worked_attention_step_is_printed_correctly():
+    text = lesson_text("02")
+    query, keys, hidden, scores, exp, alpha, context = attend(np.array([True, True, True]))
+    assert query.tolist() == [0.5, -0.5] and "= [0.5, −0.5]" in text
+    assert keys.tolist() == [[1, 0], [0, -1], [1, -1]]
+    assert "k_1 = [1, 0], k_2 = [0, −1], k_3 = [1, −1]" in text
+    for j in range(3):
+        pre = (query + keys[j]).tolist()
+        row = f"| {j + 1} | [{pre[0]:g}, {pre[1]:g}] | [{f4(hidden[j, 0])}, {f4(hidden[j, 1])}] |".replace("-", "−")
+        assert row in text, row
+        assert f"= {f4(scores[j])} |" in text
+    assert f"exp(e) = [{', '.join(f4(x) for x in exp)}], their sum is {f4(exp.sum())}" in text
+    assert f"**[{', '.join(f4(x) for x in alpha)}]**" in text
+    assert f"**[{f4(context[0])}, {f4(context[1])}]**" in text
+    assert abs(alpha.sum() - 1) < 1e-12 and alpha.argmax() == 0
+
+
+def test_unit02_masked_step_is_printed_correctly():
+    text = lesson_text("02")
+    *_, exp, alpha, context = attend(np.array([True, True, False]))
+    assert alpha[2] == 0 and abs(alpha.sum() - 1) < 1e-12
+    assert f"/ ({f4(exp[0])} + {f4(exp[1])}) = **[{f4(alpha[0])}, {f4(alpha[1])}, 0]**" in text
+    assert f"c_i = [{f4(context[0])}, {f4(context[1])}]" in text
+    # The -inf formulation used by frameworks gives the same weights.
+    scores = attend(np.array([True, True, True]))[3]
+    masked = np.where([True, True, False], scores, -np.inf)
+    assert np.allclose(np.exp(masked - masked.max()) / np.exp(masked - masked.max()).sum(), alpha)
+
+
+def test_unit02_quiz_reuses_the_worked_example():
+    quiz = load_quiz("02")
+    scores = attend(np.array([True, True, True]))[3]
+    question = quiz.question("masked_weight_by_hand")
+    assert f"[{', '.join(f4(x) for x in scores)}]" in question.prompt
+    alpha = attend(np.array([False, True, True]))[5]
+    assert score_answer(question, float(alpha[2])) == 1
+    assert score_answer(question, float(attend(np.array([True, True, True]))[5][2])) == 0
+    # Doubling v: scores double, order kept, weights sharper.
+    doubled = attend(np.array([True, True, True]), v=2 * V)
+    sharper = quiz.question("sharper_v")
+    assert f"[{', '.join(f4(x) for x in doubled[3])}]" in sharper.explanation
+    assert f"[{', '.join(f'{x:.2f}' for x in doubled[5])}]" in sharper.explanation
+    assert np.argsort(doubled[5]).tolist() == np.argsort(attend(np.array([True] * 3))[5]).tolist()
+    assert doubled[5][0] > attend(np.array([True] * 3))[5][0]
+    assert sharper.answer == "b"
+
+
+def test_unit02_parameter_counts():
+    text = lesson_text("02")
+    assert 2 * 128 * 128 + 128 == 32896 and "that is 32896" in text
+    assert gru_parameters(64 + 128, 128) == 123648 and "that is\n123648 instead of unit 01's 74496" in text
+    quiz = load_quiz("02")
+    assert quiz.question("attention_params").answer == 2 * 128 * 64 + 64
+    assert quiz.question("decoder_gru_params").answer == gru_parameters(32 + 64, 64)
+    assert "= 18816 without the context" in " ".join(quiz.question("decoder_gru_params").explanation.split())
+    assert gru_parameters(32, 64) == 18816
+    assert quiz.question("scores_per_sentence").answer == 20 * 25
+
+
+def test_unit02_heatmap_illustration_rows_sum_to_one():
+    text = lesson_text("02")
+    rows = re.findall(r"^\| (les|chats|noirs|dorment|`<eos>`) \| ([\d.| ]+)\|$", text, flags=re.MULTILINE)
+    assert len(rows) == 5
+    weights = np.array([[float(x) for x in cells.split("|")] for _, cells in rows])
+    assert weights.shape == (5, 4)
+    assert np.allclose(weights.sum(axis=1), 1.0)
+    # The adjective-noun swap: chats -> cats (column 2), noirs -> black (column 1).
+    assert weights.argmax(axis=1).tolist() == [0, 2, 1, 3, 3]
