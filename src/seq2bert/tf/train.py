@@ -21,6 +21,11 @@ def to_tensors(batch: Encoded):
     return tuple(tf.constant(a, dtype=tf.int64) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
 
 
+def to_numpy(value) -> np.ndarray:
+    """A tensor as a NumPy array."""
+    return np.asarray(value)
+
+
 def scalar(value) -> float:
     """A 0-d tensor as a Python float."""
     return float(value)

@@ -17,6 +17,11 @@ def to_tensors(batch: Encoded):
     return tuple(torch.as_tensor(a, dtype=torch.long) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
 
 
+def to_numpy(value) -> np.ndarray:
+    """A tensor (even one that requires grad) as a NumPy array."""
+    return value.detach().numpy()
+
+
 def scalar(value) -> float:
     """A 0-d tensor (even one that requires grad) as a Python float."""
     return float(value.detach())
