@@ -80,7 +80,7 @@ def test_every_bad_file_gets_its_own_error_and_the_batch_continues(batch_folder)
         assert message in by_name[name].error, (name, by_name[name].error)
         assert by_name[name].score is None and by_name[name].points == {}
     full, partial = by_name["01_full.json"], by_name["02_partial.json"]
-    assert full.error == "" and full.score == full.max_score == QUIZ.max_score == 14
+    assert full.error == "" and full.score == full.max_score == QUIZ.max_score == sum(q.points for q in QUIZ.questions)
     # step_shapes wrong (0), masking_rules {a} of {a, c} (0.5), attention_params right (1)
     assert partial.score == 1.5 and partial.points["masking_rules"] == 0.5 and partial.points["step_shapes"] == 0
     assert "wrong answer types" not in by_name["09_wrong_types.json"].error
@@ -97,7 +97,7 @@ def test_csv_has_one_row_per_file_and_one_column_per_question(batch_folder):
     table = {row[0].rsplit("/", 1)[-1]: dict(zip(header, row)) for row in rows[1:]}
     assert table["02_partial.json"]["score"] == "1.5" and table["02_partial.json"]["masking_rules"] == "0.5"
     assert table["02_partial.json"]["student"] == "'=HYPERLINK(1)"  # no formula injection
-    assert table["01_full.json"]["score"] == "14" and table["01_full.json"]["max_score"] == "14"
+    assert table["01_full.json"]["score"] == table["01_full.json"]["max_score"] == f"{QUIZ.max_score:g}"
     assert table["03_empty.json"]["score"] == "" and table["03_empty.json"]["error"] == "file is empty"
 
 

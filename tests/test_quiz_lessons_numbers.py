@@ -17,13 +17,39 @@ def lesson_text(unit: str) -> str:
     return get_unit(unit).lesson(course_root()).read_text(encoding="utf-8")
 
 
+def flat(text: str) -> str:
+    """Text with every run of whitespace collapsed to one space, so line breaks do not matter."""
+    return " ".join(text.split())
+
+
 def f4(value: float) -> str:
     return f"{value:.4f}"
 
 
-def gru_parameters(embed: int, hidden: int) -> int:
-    """The lesson's formula for one GRU layer."""
-    return 3 * (embed * hidden + hidden * hidden + 2 * hidden)
+def gru_parameters(inputs: int, hidden: int) -> int:
+    """The lesson's formula for one GRU layer with input width `inputs`."""
+    return 3 * (inputs * hidden + hidden * hidden + 2 * hidden)
+
+
+def count(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def torch_model(attention: bool, vocab: int = 40, embed: int = 64, hidden: int = 128, attention_width: int = 0):
+    """The course's PyTorch Seq2Seq with the given sizes (the same vocabulary on both sides)."""
+    import torch
+
+    from seq2bert.configs import Seq2SeqConfig
+    from seq2bert.torch.seq2seq import Seq2Seq
+
+    torch.manual_seed(0)
+    return Seq2Seq(Seq2SeqConfig(src_vocab=vocab, tgt_vocab=vocab, embed=embed, hidden=hidden,
+                                 attention=attention, attention_width=attention_width))
+
+
+def table_rows(text: str) -> dict[str, int]:
+    """The `| part | formula | parameters |` rows of a lesson's parameter table."""
+    return {name: int(value) for name, value in re.findall(r"^\| ([a-zA-Z ]+) \|[^|]*\| (\d+) \|$", text, flags=re.MULTILINE)}
 
 
 # ---------------------------------------------------------------- unit 01
@@ -32,30 +58,47 @@ LOSS_P = np.array([[0.5, 0.25, 0.8, 0.9], [0.6, 0.3, 0.01, 0.01]])  # p of the c
 LOSS_MASK = np.array([[True, True, True, True], [True, True, False, False]])
 
 
-@pytest.mark.parametrize("embed, hidden", [(4, 3), (64, 128), (32, 64), (96, 64), (192, 128)])
-def test_gru_formula_matches_pytorch(embed, hidden):
+@pytest.mark.parametrize("inputs, hidden", [(4, 3), (7, 3), (64, 128), (32, 64), (96, 64), (192, 128)])
+def test_gru_formula_matches_pytorch(inputs, hidden):
     import torch
 
-    layer = torch.nn.GRU(embed, hidden, batch_first=True)
-    assert sum(p.numel() for p in layer.parameters()) == gru_parameters(embed, hidden)
+    assert count(torch.nn.GRU(inputs, hidden, batch_first=True)) == gru_parameters(inputs, hidden)
+    assert count(torch.nn.GRUCell(inputs, hidden)) == gru_parameters(inputs, hidden)
+
+
+def test_lesson_layer_widths_match_the_code():
+    """Unit 01's decoder GRU reads [embedding; c] (E + H) and predicts from H; unit 02's predicts from 2H."""
+    embed, hidden = 64, 128
+    plain, attending = torch_model(False).decoder, torch_model(True).decoder
+    assert (plain.rnn.input_size, plain.rnn.hidden_size, plain.output.in_features) == (embed + hidden, hidden, hidden)
+    assert (attending.cell.input_size, attending.output.in_features) == (embed + hidden, 2 * hidden)
 
 
 def test_unit01_parameter_counts_are_printed_correctly():
     text = lesson_text("01")
-    assert gru_parameters(4, 3) == 81 and "**81**" in text
-    assert "3 (12 + 9 + 6)" in text
+    assert gru_parameters(4, 3) == 81 and "3 (12 + 9 + 6) = **81**" in text
+    assert gru_parameters(4 + 3, 3) == 108 and "3 (21 + 9 + 6) = **108**" in text
     assert gru_parameters(64, 128) == 74496 and "3 · 24832 = **74496**" in text
+    assert gru_parameters(64 + 128, 128) == 123648 and "3 · 41216 = **123648**" in text
     vocab, embed, hidden = 40, 64, 128
     parts = {
         "encoder embedding": vocab * embed,
         "encoder GRU": gru_parameters(embed, hidden),
         "decoder embedding": vocab * embed,
-        "decoder GRU": gru_parameters(embed, hidden),
+        "decoder GRU": gru_parameters(embed + hidden, hidden),
         "output layer": hidden * vocab + vocab,
     }
-    for name, count in parts.items():
-        assert re.search(rf"\| {name} \| [^|]+ \| {count} \|", text), name
-    assert f"| total | | {sum(parts.values())} |" in text
+    rows = table_rows(text)
+    assert rows == {**parts, "total": sum(parts.values())}
+    extra = gru_parameters(embed + hidden, hidden) - gru_parameters(embed, hidden)
+    assert extra == 3 * hidden * hidden and f"3·H·H = {extra} extra weights" in flat(text)
+    # The table is the course's own model, part by part.
+    model = torch_model(attention=False, vocab=vocab, embed=embed, hidden=hidden)
+    modules = {"encoder embedding": model.encoder.embedding, "encoder GRU": model.encoder.rnn,
+               "decoder embedding": model.decoder.embedding, "decoder GRU": model.decoder.rnn,
+               "output layer": model.decoder.output}
+    assert {name: count(module) for name, module in modules.items()} == parts
+    assert count(model) == rows["total"]
 
 
 def test_unit01_masked_loss_example_is_printed_correctly():
@@ -85,6 +128,28 @@ def test_unit01_quiz_reuses_the_lesson_numbers():
     assert score_answer(question, float(-np.log(LOSS_P)[LOSS_MASK].mean())) == 0  # the lesson's own value
     assert quiz.question("gru_param_count").answer == gru_parameters(32, 64)
     assert quiz.question("output_layer_params").answer == 256 * 50 + 50
+
+
+def test_unit01_quiz_matches_the_decoder_in_the_code():
+    quiz = load_quiz("01")
+    decoder = torch_model(attention=False, vocab=50, embed=32, hidden=64).decoder
+    question = quiz.question("decoder_gru_params")
+    assert question.answer == gru_parameters(32 + 64, 64) == count(decoder.rnn)
+    assert score_answer(question, gru_parameters(32, 64)) == 0  # the decoder that reads only E
+    extra = gru_parameters(32 + 64, 64) - gru_parameters(32, 64)
+    assert f"adds 3·H·H = {extra} weights to the {gru_parameters(32, 64)}" in flat(question.explanation)
+    width = quiz.question("decoder_gru_input")
+    assert all(score_answer(width, answer) == 1 for answer in ("E + H", "h+e", "E+H"))
+    assert all(score_answer(width, answer) == 0 for answer in ("E", "H", "2H", "E + 2H"))
+    assert quiz.question("output_layer_params").answer == count(
+        torch_model(attention=False, vocab=50, embed=32, hidden=256).decoder.output)
+
+
+def test_unit01_measured_numbers_agree_between_lesson_and_quiz():
+    """The fast-mode measurements of the decoder that reads c at every step are quoted the same way."""
+    lesson, explanation = flat(lesson_text("01")), flat(load_quiz("01").question("c_at_every_step").explanation)
+    for number in ("0.7–0.8", "0.45", "0.13–0.15", "4–10-word", "31–40-word"):
+        assert number in lesson and number in explanation, number
 
 
 def test_unit01_token_accuracy_question():
@@ -164,10 +229,56 @@ def test_unit02_masked_step_is_printed_correctly():
     assert alpha[2] == 0 and abs(alpha.sum() - 1) < 1e-12
     assert f"/ ({f4(exp[0])} + {f4(exp[1])}) = **[{f4(alpha[0])}, {f4(alpha[1])}, 0]**" in text
     assert f"c_i = [{f4(context[0])}, {f4(context[1])}]" in text
-    # The -inf formulation used by frameworks gives the same weights.
+    # The -inf of the equations and the -1e9 of the code give the same weights.
     scores = attend(np.array([True, True, True]))[3]
     masked = np.where([True, True, False], scores, -np.inf)
     assert np.allclose(np.exp(masked - masked.max()) / np.exp(masked - masked.max()).sum(), alpha)
+    import torch
+
+    from seq2bert.torch import ops
+
+    weights = ops.masked_softmax(torch.tensor(scores, dtype=torch.float32)[None], torch.tensor([[True, True, False]]))
+    assert weights[0, 2].item() == 0.0 and np.allclose(weights[0].numpy(), alpha, atol=1e-6)
+
+
+def test_unit02_mask_constant_is_the_codes():
+    import torch
+
+    from seq2bert.torch import ops
+
+    text = flat(lesson_text("02"))
+    assert ops.MASK_VALUE == -1e9 and "−10⁹ (`ops.MASK_VALUE`)" in text
+    assert "scores = where(mask, scores, -1e9)" in text and "where(mask, scores, -inf)" not in text
+    # The quiz's reasons: -1e9 gives weight exactly 0 in float32, and an all-padding row stays
+    # finite, where -inf gives NaN.
+    scores = torch.tensor([[1.5, -0.3, 2.0]])
+    assert ops.masked_softmax(scores, torch.tensor([[True, False, True]]))[0, 1].item() == 0.0
+    none_real = torch.tensor([[False, False, False]])
+    assert torch.isfinite(ops.masked_softmax(scores, none_real)).all()
+    assert torch.isnan(torch.softmax(scores.masked_fill(~none_real, float("-inf")), dim=-1)).all()
+    question = load_quiz("02").question("mask_constant")
+    assert "exactly 0" in question.choices[question.choice_ids.index(question.answer)].text
+
+
+def test_unit02_worked_step_is_the_codes_attention_layer():
+    """The course's AdditiveAttention, given the example's weights, reproduces the printed step."""
+    import torch
+
+    from seq2bert.configs import Seq2SeqConfig
+    from seq2bert.torch.seq2seq import AdditiveAttention
+
+    layer = AdditiveAttention(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, embed=2, hidden=2))
+    with torch.no_grad():  # nn.Linear stores (out, in): the transpose of the lesson's (H, A)
+        layer.w_q.weight.copy_(torch.tensor(W_Q.T))
+        layer.w_k.weight.copy_(torch.tensor(W_K.T))
+        layer.v.weight.copy_(torch.tensor(V[None]))
+    values = torch.tensor(ENC, dtype=torch.float32)[None]  # (1, S, H)
+    query = torch.tensor(S_PREV, dtype=torch.float32)[None]  # (1, H)
+    for mask in ([True, True, True], [True, True, False]):
+        context, weights = layer(query, layer.project_keys(values), values, torch.tensor([mask]))
+        *_, alpha, expected = attend(np.array(mask))
+        assert np.allclose(weights[0].detach().numpy(), alpha, atol=1e-6)
+        assert np.allclose(context[0].detach().numpy(), expected, atol=1e-6)
 
 
 def test_unit02_quiz_reuses_the_worked_example():
@@ -191,12 +302,40 @@ def test_unit02_quiz_reuses_the_worked_example():
 def test_unit02_parameter_counts():
     text = lesson_text("02")
     assert 2 * 128 * 128 + 128 == 32896 and "that is 32896" in text
-    assert gru_parameters(64 + 128, 128) == 123648 and "that is\n123648 instead of unit 01's 74496" in text
+    assert gru_parameters(64 + 128, 128) == 123648 and "that is 123648 in both units" in flat(text)
+    assert gru_parameters(64, 128) == 74496 and "has 74496" in flat(text)
+    vocab, embed, hidden = 40, 64, 128
+    parts = {
+        "encoder embedding": vocab * embed,
+        "encoder GRU": gru_parameters(embed, hidden),
+        "decoder embedding": vocab * embed,
+        "attention": 2 * hidden * hidden + hidden,
+        "decoder GRU": gru_parameters(embed + hidden, hidden),
+        "output layer": 2 * hidden * vocab + vocab,
+    }
+    rows = table_rows(text)
+    assert rows == {**parts, "total": sum(parts.values())}
+    model = torch_model(attention=True, vocab=vocab, embed=embed, hidden=hidden)
+    modules = {"encoder embedding": model.encoder.embedding, "encoder GRU": model.encoder.rnn,
+               "decoder embedding": model.decoder.embedding, "attention": model.decoder.attention,
+               "decoder GRU": model.decoder.cell, "output layer": model.decoder.output}
+    assert {name: count(module) for name, module in modules.items()} == parts
+    plain = count(torch_model(attention=False, vocab=vocab, embed=embed, hidden=hidden))
+    assert plain == table_rows(lesson_text("01"))["total"]
+    extra = count(model) - plain
+    assert extra == parts["attention"] + hidden * vocab
+    assert f"Against unit 01's {plain} that is {extra} more: the attention's {parts['attention']} plus H·V = {hidden * vocab}" in flat(text)
+
+
+def test_unit02_quiz_parameter_questions_match_the_code():
     quiz = load_quiz("02")
-    assert quiz.question("attention_params").answer == 2 * 128 * 64 + 64
-    assert quiz.question("decoder_gru_params").answer == gru_parameters(32 + 64, 64)
-    assert "= 18816 without the context" in " ".join(quiz.question("decoder_gru_params").explanation.split())
-    assert gru_parameters(32, 64) == 18816
+    attention = torch_model(attention=True, hidden=128, attention_width=64).decoder.attention
+    assert quiz.question("attention_params").answer == 2 * 128 * 64 + 64 == count(attention)
+    added = quiz.question("params_added_by_attention")
+    difference = (count(torch_model(True, vocab=50, embed=32, hidden=64, attention_width=64))
+                  - count(torch_model(False, vocab=50, embed=32, hidden=64)))
+    assert added.answer == difference == (2 * 64 * 64 + 64) + 64 * 50
+    assert score_answer(added, difference + gru_parameters(32 + 64, 64) - gru_parameters(32, 64)) == 0
     assert quiz.question("scores_per_sentence").answer == 20 * 25
 
 

@@ -47,8 +47,9 @@ def test_full_run_with_reasks_saves_a_gradable_response(tmp_path):
     path = take_quiz(QUIZ, name="Ada", out_dir=tmp_path, ask=scripted(replies), say=lines.append)
     text = "\n".join(lines)
     assert path == tmp_path / "01_ada.json"
-    assert text.count("? type a number, e.g. 42") == 4  # once per numeric question
-    assert text.count("? type a plain number: use a dot for decimals") == 4
+    numeric = sum(question.type == "numeric" for question in QUIZ.questions)
+    assert numeric >= 1 and text.count("? type a number, e.g. 42") == numeric  # once per numeric question
+    assert text.count("? type a plain number: use a dot for decimals") == numeric
     assert "? type one of: a, b, c, d" in text
     assert text.count("Correct.") == len(QUIZ.questions)
     assert QUIZ.question("gru_param_count").explanation[:40] in " ".join(text.split())
