@@ -27,14 +27,12 @@ import numpy as np
 
 import seq2bert
 from seq2bert import experiments, plot, report
-from seq2bert.check import exercises
 from seq2bert.configs import Seq2SeqConfig
 from seq2bert.data import dates
 from seq2bert.data.text import Vocab
 
 session = seq2bert.setup("01", "{{fw}}")
 sizes = session.sizes
-check = exercises(session.framework)
 print(session)
 print(sizes)
 
@@ -117,7 +115,9 @@ def padding_mask(lengths, max_len):
     # END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "check_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-padding_mask = check.padding_mask(padding_mask)
+from seq2bert.check import exercises
+
+padding_mask = exercises("{{fw}}").padding_mask(padding_mask)
 
 # %% [markdown]
 # The mask of the batch above (1 = real character, 0 = padding):
@@ -190,7 +190,9 @@ def masked_cross_entropy(logits, targets, pad_id):
     # END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "check_masked_cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-masked_cross_entropy = check.masked_cross_entropy(masked_cross_entropy)
+from seq2bert.check import exercises
+
+masked_cross_entropy = exercises("{{fw}}").masked_cross_entropy(masked_cross_entropy)
 
 # %% [markdown]
 # An untrained decoder spreads its bets evenly, so its loss should be close to
@@ -269,7 +271,9 @@ def greedy_decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
     # END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "check_greedy_decode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-greedy_decode = check.greedy_decode(greedy_decode)
+from seq2bert.check import exercises
+
+greedy_decode = exercises("{{fw}}").greedy_decode(greedy_decode)
 
 # %% [markdown]
 # Your decoder, driving the trained date model on five held-out dates:

@@ -5,17 +5,21 @@ test_checks_tf.py; here every known mistake of the table is replayed through Num
 """
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 
 from seq2bert import report
 from seq2bert.check import EXERCISES, evaluate, exercise_names, exercises
 from seq2bert.check.spec import lengths_mask
-from seq2bert.units import CourseError
+from seq2bert.units import CourseError, get_unit
 
+REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ["pytorch", "tensorflow"]
 USING_REFERENCE = "(the rest of this notebook uses the reference implementation)"
 
@@ -80,6 +84,36 @@ def test_stub_is_not_attempted_and_reference_is_used(checks, shown, name):
     assert payload["status"] == "not_attempted"
     assert "replace the `raise NotImplementedError`" in payload["hint"]
     assert text.startswith(f"⏳ {name}: not attempted yet") and text.endswith(USING_REFERENCE)
+
+
+def exercise_cells(path: Path) -> dict[str, str]:
+    """grade_id -> source of every nbgrader solution (exercise) cell of a built notebook."""
+    notebook = nbformat.read(path, as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]: cell.source for cell in notebook.cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def notebook_function(fw, source: str, name: str):
+    """Run an exercise cell with the imports the notebook's setup cells provide; the function it defines."""
+    namespace = {"np": np, "ops": importlib.import_module(fw.ops_module)}
+    namespace["torch" if fw.name == "pytorch" else "tf"] = fw.torch if fw.name == "pytorch" else fw.tf
+    exec(compile(source, f"<exercise cell {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_notebook_solution_passes_and_notebook_stub_is_not_attempted(checks, name):
+    """The cells learners actually get: the solution copy passes, the student stub is 'not attempted'."""
+    fw = checks.framework
+    unit = get_unit(EXERCISES[name].unit)
+    copies = {solution: unit.notebook(REPO, fw.name, solution) for solution in (True, False)}
+    solution_result = evaluate(name, fw, notebook_function(fw, exercise_cells(copies[True])[name], name))
+    assert solution_result.status == "passed", solution_result.hint
+    stub_result = evaluate(name, fw, notebook_function(fw, exercise_cells(copies[False])[name], name))
+    assert stub_result.status == "not_attempted", stub_result.hint
+    for path in copies.values():  # and each copy runs the check on the learner's function
+        sources = [cell.source for cell in nbformat.read(path, as_version=4).cells]
+        assert f"{name} = check.{name}({name})" in sources, path
 
 
 @pytest.mark.parametrize("name, mistake", [(name, mistake) for name, exercise in EXERCISES.items()

@@ -1,0 +1,244 @@
+"""`seq2bert run`: execute the course's notebooks headless, as an instructor does before a workshop.
+
+Each notebook runs in a fresh kernel with SEQ2BERT_FAST=1 (unless ``fast=False``) and its own
+folder as working directory, so relative paths behave as in Jupyter. The executed copies go to
+``<out>/<framework>/<stem>.ipynb``, the kernel's stderr (if any) to ``<stem>.kernel.log`` beside
+them; ``<out>/summary.md`` and ``<out>/summary.csv`` list per notebook the unit, framework,
+status (``ok`` or ``failed: <error>``), seconds and the headline metrics the notebook showed
+(seq2bert.report.headline). A failing notebook is recorded and the run goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seq2bert.report import METRIC_MIME, read_outputs
+from seq2bert.units import FRAMEWORKS, UNITS, CourseError, get_framework, get_unit
+
+# Keeps the kernel's start-up warnings (e.g. about unencrypted local TCP) out of the progress output.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of executing one notebook."""
+
+    unit: str
+    framework: str
+    notebook: Path  # the source notebook
+    status: str  # "ok" or "failed: <error>"
+    seconds: float
+    metrics: tuple[tuple[str, float], ...] = ()  # headline metrics, in display order
+    executed: Path | None = None  # where the executed copy was written
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def metrics_text(self) -> str:
+        return "; ".join(f"{name}={value:.4g}" for name, value in self.metrics)
+
+
+def notebook_paths(root: Path, units: list[str] | None = None, frameworks: list[str] | None = None,
+                   copy: str = "solution") -> list[Path]:
+    """The notebooks of the chosen units and frameworks (existing or not), unit by unit."""
+    chosen_units = [get_unit(u) for u in units] if units else list(UNITS)
+    chosen_frameworks = [get_framework(f) for f in frameworks] if frameworks else list(FRAMEWORKS)
+    return [unit.notebook(root, framework, solution=(copy == "solution"))
+            for unit in chosen_units for framework in chosen_frameworks]
+
+
+def _identity(path: Path, notebook: Any = None) -> tuple[str, str]:
+    """(unit, framework) of a notebook: from its metadata, else from its path."""
+    meta = notebook.metadata.get("seq2bert", {}) if notebook is not None else {}
+    unit = str(meta.get("unit", "")) if isinstance(meta, dict) else ""
+    framework = str(meta.get("framework", "")) if isinstance(meta, dict) else ""
+    if not unit:
+        unit = path.stem.split("_", 1)[0]
+    if not framework:
+        framework = path.parent.name
+    return unit, framework
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers see the old file or the complete new one, never half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _failure(error: BaseException, cell: int, cell_timeout: int) -> str:
+    """A one-line reason for a failed notebook."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    if isinstance(error, CellTimeoutError):
+        return f"failed: cell {cell} timed out after {cell_timeout} s"
+    if isinstance(error, DeadKernelError):
+        return f"failed: kernel died in cell {cell}"
+    if isinstance(error, CellExecutionError):
+        return f"failed: cell {cell}: {error.ename}: {str(error.evalue).strip().splitlines()[0] if str(error.evalue).strip() else ''}"[:200]
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"failed: {type(error).__name__}: {text}"[:200]
+
+
+def run_notebook(path: Path, out_dir: Path, *, cell_timeout: int = 900, fast: bool = True,
+                 kernel_name: str = "python3", bar: Any = None) -> RunResult:
+    """Execute one notebook in its own folder and write the executed copy under `out_dir`."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    start = time.monotonic()
+    unit, framework = _identity(path)
+    if not path.is_file():
+        return RunResult(unit, framework, path, "failed: notebook missing (run `seq2bert build`)", 0.0)
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+    except Exception as error:  # unreadable or not JSON
+        return RunResult(unit, framework, path, f"failed: cannot read the notebook: {type(error).__name__}", 0.0)
+    unit, framework = _identity(path, notebook)
+    code_cells = sum(cell.cell_type == "code" for cell in notebook.cells)
+    state = {"cell": 0, "code": 0}
+
+    def on_cell_start(cell: Any, cell_index: int) -> None:
+        state["cell"] = cell_index + 1
+        if cell.cell_type == "code":
+            state["code"] += 1
+            if bar is not None:
+                bar.set_postfix_str(f"cell {state['code']}/{code_cells}")
+
+    client = NotebookClient(notebook, timeout=cell_timeout, kernel_name=kernel_name,
+                            extra_arguments=KERNEL_ARGUMENTS,
+                            resources={"metadata": {"path": str(path.parent.resolve())}})
+    client.on_cell_start = on_cell_start
+    env = dict(os.environ)
+    if fast:
+        env["SEQ2BERT_FAST"] = "1"
+    else:
+        env.pop("SEQ2BERT_FAST", None)
+    # The kernel's own stderr (TensorFlow's start-up logging, crash messages) goes to a log file
+    # next to the executed copy instead of through the progress output.
+    kernel_log = out_dir / framework / f"{path.stem}.kernel.log"
+    kernel_log.parent.mkdir(parents=True, exist_ok=True)
+    with kernel_log.open("wb") as log:
+        try:
+            client.execute(env=env, stderr=log)
+            status = "ok"
+        except Exception as error:  # any failure is recorded; the run goes on
+            status = _failure(error, state["cell"], cell_timeout)
+    if kernel_log.stat().st_size == 0:
+        kernel_log.unlink()
+    elif status.startswith("failed: kernel died"):
+        status += f" (see {kernel_log.name})"
+    metrics = tuple((str(m.get("name")), float(m.get("value", float("nan"))))
+                    for m in read_outputs(notebook, METRIC_MIME))
+    executed = out_dir / framework / path.name
+    _write_atomic(executed, nbformat.writes(notebook))
+    return RunResult(unit, framework, path, status, time.monotonic() - start, metrics, executed)
+
+
+def run_notebooks(paths: list[Path], out_dir: Path, *, cell_timeout: int = 900, fast: bool = True,
+                  progress: bool = True, kernel_name: str = "python3") -> list[RunResult]:
+    """Execute notebooks one after another with a progress bar; failures do not stop the run."""
+    from tqdm.auto import tqdm
+
+    results = []
+    # disable=None hides the bar when stderr is not a terminal (CI); the start/finish lines stay.
+    bar = tqdm(paths, unit="notebook", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True)
+    for path in bar:
+        label = f"{path.parent.name}/{path.name}"
+        bar.set_description(label)
+        if progress:
+            tqdm.write(f"start  {label}", file=sys.stderr)
+        result = run_notebook(path, out_dir, cell_timeout=cell_timeout, fast=fast, kernel_name=kernel_name, bar=bar)
+        if progress:
+            tqdm.write(f"finish {label}: {result.status} in {result.seconds:.1f} s", file=sys.stderr)
+        results.append(result)
+    bar.close()
+    return results
+
+
+SUMMARY_COLUMNS = ("unit", "framework", "notebook", "status", "seconds", "metrics")
+
+
+def _row(result: RunResult) -> list[str]:
+    return [result.unit, result.framework, result.notebook.name, result.status,
+            f"{result.seconds:.1f}", result.metrics_text]
+
+
+def summary_csv(results: list[RunResult]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SUMMARY_COLUMNS)
+    writer.writerows(_row(result) for result in results)
+    return out.getvalue()
+
+
+def summary_markdown(results: list[RunResult]) -> str:
+    """The summary as a Markdown table (readable in a terminal too)."""
+    rows = [[cell.replace("|", "\\|") for cell in _row(result)] for result in results]
+    widths = [max(len(str(row[i])) for row in [list(SUMMARY_COLUMNS), *rows]) for i in range(len(SUMMARY_COLUMNS))]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    failed = sum(not r.ok for r in results)
+    lines = [line(SUMMARY_COLUMNS), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows), "",
+             f"{len(results) - failed} of {len(results)} notebooks ok, {sum(r.seconds for r in results):.0f} s in total."]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(results: list[RunResult], out_dir: Path) -> tuple[Path, Path]:
+    """Write summary.md and summary.csv under `out_dir`."""
+    markdown, table = out_dir / "summary.md", out_dir / "summary.csv"
+    _write_atomic(markdown, "# Notebook run\n\n" + summary_markdown(results))
+    _write_atomic(table, summary_csv(results))
+    return markdown, table
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--units", nargs="+", default=None, metavar="UNIT", help="units to run (default: all)")
+    parser.add_argument("--frameworks", nargs="+", default=None, metavar="FW", help="pytorch and/or tensorflow (default: both)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: build/run in the course root)")
+    parser.add_argument("--copy", choices=("solution", "student"), default="solution", help="which copy to run (default: solution)")
+    parser.add_argument("--cell-timeout", type=_positive_int, default=900, help="seconds per cell (default 900)")
+    parser.add_argument("--course", type=Path, default=None, help="course root (default: this checkout)")
+    parser.add_argument("--full", action="store_true", help="run in full mode instead of SEQ2BERT_FAST=1")
+
+
+def run(args: argparse.Namespace) -> int:
+    from seq2bert.units import course_root
+
+    if args.course is not None and not Path(args.course).is_dir():
+        raise CourseError(f"--course {args.course}: no such folder")
+    root = Path(args.course).resolve() if args.course else course_root()
+    out_dir = Path(args.out) if args.out else root / "build" / "run"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CourseError(f"--out {out_dir} is a file")
+    paths = notebook_paths(root, args.units, args.frameworks, args.copy)
+    results = run_notebooks(paths, out_dir, cell_timeout=args.cell_timeout, fast=not args.full)
+    markdown, _ = write_summary(results, out_dir)
+    print(summary_markdown(results), end="")
+    print(f"executed notebooks and {markdown.name} are in {out_dir}")
+    return 0 if all(result.ok for result in results) else 1

@@ -1,0 +1,376 @@
+"""`seq2bert grade`: sandboxed execution, anti-tampering, scoring and the CSV, on tiny notebooks."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from seq2bert import grade
+from seq2bert.report import CHECK_MIME
+
+_spec = importlib.util.spec_from_file_location("mini_course", Path(__file__).parent / "fixtures" / "grading" / "mini_course.py")
+mc = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(mc)
+
+TIMEOUT = 20  # overall seconds per submission in these tests
+CELL_TIMEOUT = 5
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE", TF_CPP_MIN_LOG_LEVEL="3",
+               INSTRUCTOR_SECRET="do-not-leak")
+    env.pop("SEQ2BERT_FAST", None)
+    return env
+
+
+def _grade_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seq2bert", "grade", *args], cwd=cwd, env=_env(),
+                          capture_output=True, text=True, timeout=600)
+
+
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {Path(row["submission"]).stem: row for row in csv.DictReader(handle)}
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _solution(**answers: str) -> nbformat.NotebookNode:
+    return mc.make_notebook("pytorch", "solution", answers=answers or None)
+
+
+def _insert_after(notebook: nbformat.NotebookNode, grade_id: str, source: str) -> nbformat.NotebookNode:
+    index = next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state and "\nState:\tX" not in state
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade a batch of good, broken and hostile submissions once; tests read its results."""
+    base = tmp_path_factory.mktemp("grading")
+    course = mc.write_course(base / "course")
+    instructor = base / "instructor"  # the grader's cwd, holding the submissions
+    subs = instructor / "submissions"
+    outside = base / "outside"  # an absolute path the test itself reads (pid files)
+    outside.mkdir()
+
+    mc.write(_solution(), subs / "good.ipynb")
+    mc.write(mc.make_notebook("pytorch", "student", answers={"add": mc.SOLUTIONS["add"], "scale": mc.WRONG["scale"]}),
+             subs / "partial.ipynb")
+    (subs / "broken.ipynb").write_text('{"cells": [', encoding="utf-8")
+    (subs / "not_notebook.ipynb").write_text(json.dumps({"hello": "world"}), encoding="utf-8")
+    wrong = _solution()
+    wrong.metadata["seq2bert"]["unit"] = "07"
+    mc.write(wrong, subs / "wrong_unit.ipynb")
+
+    # Passes only in the sandbox: fast mode, HOME = cwd, the instructor's variables absent.
+    probe = ('import os\n'
+             'def add(a, b):\n'
+             '    sandboxed = (os.environ.get("SEQ2BERT_FAST") == "1" and os.environ["HOME"] == os.getcwd()\n'
+             '                 and "INSTRUCTOR_SECRET" not in os.environ)\n'
+             '    return a + b if sandboxed else None\n')
+    mc.write(_solution(add=probe), subs / "env_probe.ipynb")
+
+    hard = _solution(scale=(
+        "import os, signal\n"
+        f"open({str(outside / 'hang_pid.txt')!r}, 'w').write(str(os.getpid()))\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)  # ignore the cell-timeout interrupt\n"
+        "while True:\n    pass\n"))
+    mc.write(hard, subs / "hang_hard.ipynb")
+    mc.write(_solution(scale="while True:\n    pass\n"), subs / "hang_soft.ipynb")
+    mc.write(_insert_after(_solution(), "check_add", "hog = bytearray(2 * 1024**3)  # 2 GB\n"), subs / "memory_hog.ipynb")
+    mc.write(_insert_after(_solution(), "check_add", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),
+             subs / "kernel_dies.ipynb")
+    victim = instructor / "victim.txt"
+    victim.parent.mkdir(parents=True, exist_ok=True)
+    victim.write_text("instructor data\n")
+    escape = _insert_after(_solution(), "check_scale", (
+        "import os, shutil, subprocess\n"
+        "open('../escape.txt', 'w').write('escaped')\n"
+        f"os.symlink({str(victim)!r}, '../executed.ipynb')  # hoping the grader writes through it\n"
+        "sleeper = subprocess.Popen(['sleep', '300'], start_new_session=True)  # a detached straggler\n"
+        f"open({str(outside / 'sleeper_pid.txt')!r}, 'w').write(str(sleeper.pid))\n"
+        "open(os.path.expanduser('~/home.txt'), 'w').write('home')\n"
+        "for name in ['good.ipynb', 'submissions/good.ipynb', '../submissions/good.ipynb', 'grades.csv']:\n"
+        "    try:\n        os.remove(name)\n    except OSError:\n        pass\n"
+        "for name in os.listdir('.'):\n"
+        "    shutil.rmtree(name) if os.path.isdir(name) else os.remove(name)\n"
+        "print('deleted', os.listdir('.'))\n"))
+    mc.write(escape, subs / "escape.ipynb")
+
+    tampered = mc.make_notebook("pytorch", "student")  # both exercises still stubs
+    check = next(c for c in tampered.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_add")
+    check.source = ("from seq2bert.report import show_check\n"
+                    "show_check({'exercise': 'add', 'framework': 'pytorch', 'status': 'passed', 'hint': '', 'cases': 2}, 'add: passed')\n")
+    check.metadata["nbgrader"]["points"] = 100
+    check.outputs = [nbformat.v4.new_output("display_data", data={CHECK_MIME: {"exercise": "add", "status": "passed"}, "text/plain": "add: passed"})]
+    _insert_after(tampered, "scale", "from seq2bert.report import show_check\n"
+                  "show_check({'exercise': 'scale', 'framework': 'pytorch', 'status': 'passed', 'hint': '', 'cases': 2}, 'scale: passed')\n")
+    mc.write(tampered, subs / "tampered.ipynb")
+
+    deleted = _solution()
+    deleted.cells = [c for c in deleted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "check_scale"]
+    mc.write(deleted, subs / "deleted_check.ipynb")
+
+    (instructor / "grades.csv").write_text("old grades\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in subs.iterdir()}
+    snapshot = _snapshot(instructor)
+    start = time.monotonic()
+    result = _grade_cli("submissions", "--csv", "grades.csv", "--course", str(course),
+                        "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT), "--memory-mb", "512",
+                        cwd=instructor)
+    elapsed = time.monotonic() - start
+    return {"result": result, "rows": _rows(instructor / "grades.csv"), "instructor": instructor, "subs": subs,
+            "before": before, "snapshot": snapshot, "outside": outside, "elapsed": elapsed, "base": base}
+
+
+def test_batch_exit_code_and_summary(batch):
+    result = batch["result"]
+    assert result.returncode == 1, result.stderr  # some submissions could not be graded
+    assert "Traceback" not in result.stderr
+    for name in ("good.ipynb", "hang_hard.ipynb", "tampered.ipynb"):
+        assert name in result.stdout
+    assert "hints for failed exercises:" in result.stdout
+    assert len(batch["rows"]) == len(batch["before"])
+
+
+def test_csv_columns_are_stable(batch):
+    with (batch["instructor"] / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["submission", "unit", "framework", "score", "max_score",
+                      "add_status", "add_points", "add_hint", "scale_status", "scale_points", "scale_hint",
+                      "seconds", "repairs", "notes", "error"]
+
+
+def test_good_notebook_gets_full_marks(batch):
+    row = batch["rows"]["good"]
+    assert (row["unit"], row["framework"], row["score"], row["max_score"]) == ("02", "pytorch", "5", "5")
+    assert (row["add_status"], row["add_points"], row["scale_status"], row["scale_points"]) == ("passed", "2", "passed", "3")
+    assert row["error"] == "" and row["repairs"] == "" and row["notes"] == ""
+
+
+def test_partial_notebook_gets_the_hint(batch):
+    row = batch["rows"]["partial"]
+    assert row["score"] == "2" and row["add_status"] == "passed"
+    assert (row["scale_status"], row["scale_points"]) == ("failed", "0")
+    assert row["scale_hint"] == mc.TESTS["scale"][1]
+
+
+def test_broken_files_are_reported_not_graded(batch):
+    rows = batch["rows"]
+    assert rows["broken"]["error"].startswith("not a notebook: invalid JSON")
+    assert rows["not_notebook"]["error"].startswith("not a notebook")
+    assert rows["wrong_unit"]["error"] == "wrong unit: the notebook says unit '07', which this course does not have"
+    for name in ("broken", "not_notebook", "wrong_unit"):
+        assert rows[name]["score"] == "" and rows[name]["add_status"] == ""
+
+
+def test_sandbox_environment(batch):
+    row = batch["rows"]["env_probe"]
+    assert row["add_status"] == "passed", row  # fast mode, HOME = cwd, no instructor variables
+
+
+def test_hang_is_killed_and_the_batch_goes_on(batch):
+    row = batch["rows"]["hang_hard"]
+    assert row["error"] == f"timed out after {TIMEOUT} s"
+    assert row["add_status"] == "passed"  # reported before the hang
+    assert row["scale_status"] == "not_run" and row["score"] == "2"
+    assert float(row["seconds"]) < TIMEOUT + 10
+    pid = int((batch["outside"] / "hang_pid.txt").read_text())
+    assert not _process_alive(pid), "the hanging kernel survived"
+    # Graded after the hang: the later submissions in the batch still ran.
+    assert batch["rows"]["tampered"]["unit"] == "02" and batch["rows"]["tampered"]["error"] == ""
+
+
+def test_cell_timeout_interrupts_and_continues(batch):
+    row = batch["rows"]["hang_soft"]
+    assert row["add_status"] == "passed"
+    assert row["scale_status"] == "failed" and "NameError" in row["scale_hint"]
+    assert f"interrupted after the {CELL_TIMEOUT} s cell timeout" in row["error"]
+
+
+def test_memory_hog_hits_the_cap(batch):
+    row = batch["rows"]["memory_hog"]
+    assert "memory limit" in row["error"]
+    assert row["score"] == "5"  # the MemoryError stayed in its cell
+
+
+def test_kernel_death_marks_later_checks_not_run(batch):
+    row = batch["rows"]["kernel_dies"]
+    assert row["error"] == "kernel died, signal 9"
+    assert (row["add_status"], row["scale_status"]) == ("passed", "not_run")
+
+
+def test_hostile_writes_stay_in_the_sandbox(batch):
+    row = batch["rows"]["escape"]
+    assert row["score"] == "5" and row["error"] == ""
+    instructor = batch["instructor"]
+    after = _snapshot(instructor)
+    assert {k: v for k, v in after.items() if k != "grades.csv"} == \
+        {k: v for k, v in batch["snapshot"].items() if k != "grades.csv"}
+    assert not list(batch["base"].rglob("escape.txt")) and not list(batch["base"].rglob("home.txt"))
+    assert (instructor / "victim.txt").read_text() == "instructor data\n"  # not written through a symlink
+    sleeper = int((batch["outside"] / "sleeper_pid.txt").read_text())
+    assert not _process_alive(sleeper), "a detached child of the notebook survived grading"
+    for name, data in batch["before"].items():
+        assert (batch["subs"] / name).read_bytes() == data  # submissions are only read
+
+
+def test_tampered_check_cell_is_restored(batch):
+    row = batch["rows"]["tampered"]
+    assert row["add_status"] == "not_attempted" and row["scale_status"] == "not_attempted"
+    assert row["score"] == "0" and row["max_score"] == "5"  # the student's points=100 are ignored
+    assert "restored edited check_add" in row["repairs"]
+    assert "show_check" in row["notes"]
+    assert row["add_hint"] == "" and row["scale_hint"] == ""  # hints only for failed exercises
+
+
+def test_deleted_check_cell_is_reinserted(batch):
+    row = batch["rows"]["deleted_check"]
+    assert row["scale_status"] == "passed" and row["score"] == "5"
+    assert "re-inserted deleted check_scale" in row["repairs"]
+
+
+# ----------------------------------------------------------------------------- no kernel needed
+
+
+@pytest.fixture()
+def releases(tmp_path):
+    return grade.find_releases(mc.write_course(tmp_path / "course"))
+
+
+def test_reinserted_check_goes_right_after_its_exercise(releases):
+    notebook = _solution()
+    notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "check_add"]
+    notebook.cells.insert(3, nbformat.v4.new_markdown_cell("student notes"))
+    repaired, repairs = grade.restore_grade_cells(notebook, releases["02", "pytorch"])
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in repaired.cells]
+    assert ids.index("check_add") == ids.index("add") + 1
+    assert repairs == ("re-inserted deleted check_add",)
+
+
+def test_copied_and_fake_grade_cells_lose_their_grading_role(releases):
+    notebook = _solution()
+    copy = nbformat.v4.new_code_cell("print('copy')", metadata={"nbgrader": {"grade_id": "check_add", "grade": True, "points": 9}})
+    fake = nbformat.v4.new_code_cell("print('fake')", metadata={"nbgrader": {"grade_id": "bonus", "grade": True, "points": 9}})
+    notebook.cells += [copy, fake]
+    repaired, repairs = grade.restore_grade_cells(notebook, releases["02", "pytorch"])
+    graded = [c for c in repaired.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [c.metadata.nbgrader.grade_id for c in graded] == ["check_add", "check_scale"]
+    assert len(repairs) == 2 and all(r.startswith("ungraded extra cell") for r in repairs)
+
+
+def test_stale_outputs_are_cleared(releases):
+    notebook = _solution()
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", text="old")]
+    repaired, _ = grade.restore_grade_cells(notebook, releases["02", "pytorch"])
+    assert all(not c.outputs for c in repaired.cells if c.cell_type == "code")
+
+
+def test_identify_without_metadata(releases, tmp_path):
+    notebook = _solution()
+    del notebook.metadata["seq2bert"]
+    with pytest.raises(grade.SubmissionError, match="PyTorch or the TensorFlow"):
+        grade.identify(notebook, tmp_path / "mine.ipynb", releases)
+    notebook.cells[1].source += "\nimport tensorflow as tf"
+    assert grade.identify(notebook, tmp_path / "mine.ipynb", releases).framework == "tensorflow"
+    plain = _solution()
+    del plain.metadata["seq2bert"]
+    assert grade.identify(plain, tmp_path / "pytorch" / "mine.ipynb", releases).framework == "pytorch"
+    assert grade.identify(plain, tmp_path / "pytorch" / "mine.ipynb", releases).unit == "02"
+
+
+def test_identify_rejects_other_units(releases, tmp_path):
+    with pytest.raises(grade.SubmissionError, match="wrong unit: expected unit 01, got unit 02"):
+        grade.identify(_solution(), tmp_path / "a.ipynb", releases, expected_unit="01")
+    stranger = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    with pytest.raises(grade.SubmissionError, match="not a course notebook"):
+        grade.identify(stranger, tmp_path / "b.ipynb", releases)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\xff\xfe", "not UTF-8"),
+    (b"[1, 2]", "JSON without"),
+    (b'{"nbformat": 3, "cells": []}', "nbformat 3"),
+    (b'{"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"cell_type": "code"}]}', "not a notebook"),
+])
+def test_parse_rejects_non_notebooks(data, message):
+    with pytest.raises(grade.SubmissionError, match=message):
+        grade.parse_notebook(data)
+
+
+def test_scoring_without_a_final_event_reports_the_worker_failure(releases):
+    release = releases["02", "pytorch"]
+    execution = grade.Execution(events=({"event": "cell", "index": 3, "grade_id": "check_add",
+                                         "checks": [{"exercise": "add", "status": "passed"}], "error": None},),
+                                timed_out=False, seconds=1.0, exit_code=1, stderr_tail="ImportError: no nbclient\n")
+    results, error, graded = grade.score(release, execution, grade.GradeOptions())
+    assert [r.status for r in results] == ["passed", "not_run"]
+    assert error == "grader worker failed: ImportError: no nbclient" and not graded
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "grades.csv"
+    target.write_text("old\n")
+    with pytest.raises(TypeError):
+        grade._write_atomic(target, None)  # writing fails midway
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["missing.ipynb", "--csv", "out.csv"], "no such submission"),
+    (["sub.ipynb", "--csv", "nowhere/out.csv"], "does not exist"),
+    (["sub.ipynb", "--csv", "sub.ipynb"], "is one of the submissions"),
+    (["sub.ipynb", "--csv", "out.csv", "--cell-timeout", "0"], "must be positive"),
+    (["sub.ipynb", "--csv", "out.csv", "--unit", "99"], "there is no unit"),
+    (["sub.ipynb", "--csv", "out.csv", "--executed", "sub.ipynb"], "is a file, not a folder"),
+    (["sub.ipynb", "--csv", "out.csv", "--memory-mb", "-5"], "must not be negative"),
+    (["sub.ipynb", "--csv", "out.csv", "--course", "nowhere"], "no such folder"),
+    (["sub.ipynb", "--csv", "out.csv", "--course", "empty"], "no release notebooks"),
+])
+def test_bad_arguments_exit_2_without_writing(tmp_path, args, message):
+    course = mc.write_course(tmp_path / "course")
+    (tmp_path / "empty").mkdir()
+    mc.write(_solution(), tmp_path / "sub.ipynb")
+    result = _grade_cli("--course", str(course), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_all_graded_exits_0_and_full_mode_drops_fast(tmp_path):
+    course = mc.write_course(tmp_path / "course")
+    fast_only = 'import os\ndef add(a, b):\n    return a + b if os.environ.get("SEQ2BERT_FAST") == "1" else None\n'
+    mc.write(_solution(add=fast_only), tmp_path / "subs" / "fast_only.ipynb")
+    result = _grade_cli("subs/fast_only.ipynb", "--csv", "grades.csv", "--course", str(course), "--full",
+                        "--executed", "executed", "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT),
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = _rows(tmp_path / "grades.csv")["fast_only"]
+    assert (row["add_status"], row["scale_status"], row["score"]) == ("failed", "passed", "3")
+    executed = nbformat.read(str(tmp_path / "executed" / "fast_only.ipynb"), as_version=4)
+    assert any(CHECK_MIME in o.get("data", {}) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
