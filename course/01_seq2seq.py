@@ -209,7 +209,7 @@ print(f"ln V = ln {config.tgt_vocab} = {np.log(config.tgt_vocab):.3f}")
 # forcing, using *your* loss function if it passed its check.
 
 # %%
-date_model = Seq2Seq(config)
+date_model = Seq2Seq(config, seed=session.seed)
 date_history = train_seq2seq(date_model, date_task.train, sizes.date_steps, sizes.batch_size,
                              sizes.learning_rate, seed=session.seed, loss_fn=masked_cross_entropy, label="dates")
 plot.training_curves({"dates, no attention": date_history}, smooth=20, title="Training loss")
@@ -312,7 +312,7 @@ report.headline("dates exact match (no attention)", date_scores["exact_match"])
 # %%
 toy_config = Seq2SeqConfig(src_vocab=len(toy_task.src_vocab), tgt_vocab=len(toy_task.tgt_vocab),
                            embed=sizes.embed, hidden=sizes.hidden, attention=False)
-toy_model = Seq2Seq(toy_config)
+toy_model = Seq2Seq(toy_config, seed=session.seed)
 toy_history = train_seq2seq(toy_model, toy_task.train, sizes.toy_steps, sizes.batch_size,
                             sizes.learning_rate, seed=session.seed, loss_fn=masked_cross_entropy, label="toy translation")
 toy_predictions, _ = translate_dataset(toy_model, toy_task.test, toy_task.max_target_len)

@@ -235,7 +235,7 @@ batch = date_task.train.subset(np.arange(4))
 src, src_len, tgt_in, tgt_out = to_tensors(batch)
 date_config = Seq2SeqConfig(src_vocab=len(date_task.src_vocab), tgt_vocab=len(date_task.tgt_vocab),
                             embed=sizes.embed, hidden=sizes.hidden, attention=True)
-date_model = Seq2Seq(date_config)
+date_model = Seq2Seq(date_config, seed=session.seed)
 logits, weights = date_model(src, src_len, tgt_in)
 print("source (B, S):", tuple(src.shape), " decoder input (B, T):", tuple(tgt_in.shape))
 print("logits (B, T, V):", tuple(logits.shape), " attention weights (B, T, S):", tuple(weights.shape))
@@ -279,14 +279,17 @@ plot.attention_grid([heatmap_example(date_task, i, date_predictions, date_attent
 #
 # Now the experiment of Bahdanau et al.'s Figure 2 in miniature: the same data, the same
 # number of steps, one model without attention (unit 01's, with its final state fed at every
-# step, like the paper's RNNencdec) and one with it.
+# step, like the paper's RNNencdec) and one with it. (The PyTorch and TensorFlow versions of
+# this notebook start from the same initial weights and see the same batches; their losses
+# agree at first and drift apart slowly through floating-point rounding, so their final
+# numbers are close but not identical.)
 
 # %%
 def train_toy(attention):
     """Train a toy translation model and score it on the held-out pairs."""
     config = Seq2SeqConfig(src_vocab=len(toy_task.src_vocab), tgt_vocab=len(toy_task.tgt_vocab),
                            embed=sizes.embed, hidden=sizes.hidden, attention=attention)
-    model = Seq2Seq(config)
+    model = Seq2Seq(config, seed=session.seed)
     label = "toy, attention" if attention else "toy, no attention"
     history = train_seq2seq(model, toy_task.train, sizes.toy_steps, sizes.batch_size,
                             sizes.learning_rate, seed=session.seed, label=label)

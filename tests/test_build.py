@@ -406,6 +406,23 @@ def test_a_bad_source_leaves_existing_notebooks_untouched(course):
     assert {p: p.read_bytes() for p in course.rglob("*.ipynb")} == before
 
 
+def test_an_interrupted_build_leaves_old_notebooks_and_no_temporary_files(course, monkeypatch):
+    before = {p: p.read_bytes() for p in course.rglob("*.ipynb")}
+    source = UNIT.source(course)
+    source.write_text(source.read_text().replace("## Summary", "## Recap"))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module.os, "replace", interrupted)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SkippedUnitWarning)
+        with pytest.raises(KeyboardInterrupt):
+            build(course)
+    assert {p: p.read_bytes() for p in course.rglob("*.ipynb")} == before
+    assert [p for p in course.rglob("*") if p.name.endswith(".tmp")] == []
+
+
 # ---------------------------------------------------------------------------------------------
 # The committed notebooks of this repository
 

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from seq2bert import report
-from seq2bert.check import exercises
+from seq2bert.check import EXERCISES, evaluate, exercises
 
 MASK_VALUE = -1e9
 
@@ -274,3 +274,11 @@ def test_wrong_answer_gets_its_hint_and_the_reference(check, shown, name, learne
 def test_right_answer_passes_and_is_kept(check, shown, name, learner):
     assert getattr(check, name)(learner) is learner
     assert shown[0][0]["status"] == "passed", shown[0][1]
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_each_exercise_has_three_learner_mistakes_recognised_by_name(check, name):
+    """At least three of the wrong answers above are told apart as distinct known mistakes."""
+    recognised = {evaluate(name, check.framework, learner).mistake for n, learner, _ in WRONG if n == name}
+    assert len(recognised - {""}) >= 3, recognised
+    assert name in {n for n, _ in RIGHT}  # and a correct answer written differently passes

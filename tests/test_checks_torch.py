@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from seq2bert import report
-from seq2bert.check import exercises
+from seq2bert.check import EXERCISES, evaluate, exercises
 
 MASK_VALUE = -1e9
 
@@ -304,3 +304,11 @@ def test_greedy_decode_without_early_stop_returns_trailing_padding():
     step = decoder.step_function(torch.from_numpy, lambda t: t.numpy())
     tokens = decode(step, torch.from_numpy(decoder.initial_state()), 2, 1, 2, 0, 5, until="never")
     assert tokens.shape == (2, 5) and bool((tokens[:, 2:] == 0).all())
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_each_exercise_has_three_learner_mistakes_recognised_by_name(check, name):
+    """At least three of the wrong answers above are told apart as distinct known mistakes."""
+    recognised = {evaluate(name, check.framework, learner).mistake for n, learner, _ in WRONG if n == name}
+    assert len(recognised - {""}) >= 3, recognised
+    assert name in {n for n, _ in RIGHT}  # and a correct answer written differently passes

@@ -6,6 +6,7 @@ real zip does); `make_zip` below builds the same kind of file, and a test checks
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import shutil
 import sys
@@ -138,6 +139,47 @@ def test_download_cut_short_keeps_nothing(cache, served):
     body = FIXTURE.read_bytes()
     served["body"], served["length"] = body[: len(body) // 2], len(body)
     with pytest.raises(CourseError, match="stopped after"):
+        tatoeba.load(download=True)
+    assert files_in(cache) == []
+
+
+class DroppedResponse(FakeResponse):
+    """A response whose connection breaks after the first block of the body."""
+
+    def __init__(self, body: bytes, error: BaseException):
+        super().__init__(body)
+        self.error, self.reads = error, 0
+
+    def read(self, size=-1):
+        self.reads += 1
+        if self.reads > 1:
+            raise self.error
+        return super().read(200)
+
+
+@pytest.mark.parametrize("error, raised", [
+    (ConnectionResetError("connection reset by peer"), CourseError),
+    (http.client.IncompleteRead(b"partial"), CourseError),
+    (KeyboardInterrupt(), KeyboardInterrupt),  # the learner presses Ctrl-C mid-download
+])
+def test_download_broken_mid_stream_keeps_nothing_and_the_old_copy(cache, served, monkeypatch, error, raised):
+    tatoeba.download_to_cache()
+    good = (cache / "fra-eng.zip").read_bytes()
+    responses = []
+
+    def breaking_urlopen(request, timeout=None):
+        responses.append(DroppedResponse(FIXTURE.read_bytes(), error))
+        return responses[-1]
+
+    monkeypatch.setattr(tatoeba.urllib.request, "urlopen", breaking_urlopen)
+    with pytest.raises(raised):
+        tatoeba.download_to_cache()
+    assert responses[0].reads == 2  # part of the body had been written before the break
+    assert files_in(cache) == ["fra-eng.zip", "fra-eng.zip.sha256"]
+    assert (cache / "fra-eng.zip").read_bytes() == good
+    (cache / "fra-eng.zip").unlink()
+    (cache / "fra-eng.zip.sha256").unlink()
+    with pytest.raises(raised):
         tatoeba.load(download=True)
     assert files_in(cache) == []
 

@@ -147,10 +147,17 @@ def test_alignment_covers_every_word(pairs):
         assert {i for i, _ in links} == set(range(len(source.split())))
 
 
-@pytest.mark.parametrize("bad", ["the cat sees the unicorn", "the the cat sees dogs", "a cats see dogs",
-                                 "cat sees dogs", "the cat sees the big", "big the cat sees dogs"])
-def test_translate_rejects_what_the_grammar_cannot_make(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad, reason", [
+    ("the cat sees dogs quickly", r"word 4 \('quickly'\) is not in the toy lexicon"),
+    ("the cat sees the unicorn", r"'unicorn'\) follows 'the', which needs a noun"),
+    ("the the cat sees dogs", r"word 1 \('the'\) must start its noun phrase"),
+    ("a cats see dogs", "no article for determiner 'a' with a plural noun"),
+    ("cat sees dogs", "no article for determiner '' with a singular noun"),
+    ("the cat sees the big", "ends without the noun its last words need"),
+    ("big the cat sees dogs", r"word 1 \('the'\) must start its noun phrase"),
+])
+def test_translate_rejects_what_the_grammar_cannot_make(bad, reason):
+    with pytest.raises(ValueError, match=reason):
         toy.translate(bad)
 
 
@@ -160,6 +167,9 @@ def test_alignment_rejects_a_wrong_target():
 
 
 def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        toy.generate(-1, seed=0)
+    assert toy.generate(0, seed=0) == []
     with pytest.raises(ValueError, match="min_words"):
         toy.generate(5, seed=0, min_words=2)
     with pytest.raises(ValueError, match="min_words"):

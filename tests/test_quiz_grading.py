@@ -151,7 +151,31 @@ def test_saved_response_round_trips_and_is_written_atomically(tmp_path):
     assert grade_files([path]).grades[0].score == 2
 
 
+@pytest.mark.parametrize("where, error", [("fsync", KeyboardInterrupt()), ("replace", OSError(28, "No space left"))])
+def test_interrupted_save_keeps_the_earlier_response_and_no_partial_file(tmp_path, monkeypatch, where, error):
+    from seq2bert.quiz import responses
+
+    earlier = save_response(make_response(QUIZ, "Ada", {"step_shapes": "a"}), tmp_path)
+    before = earlier.read_bytes()
+
+    def fail(*args):
+        raise error
+
+    monkeypatch.setattr(responses.os, where, fail)
+    with pytest.raises(type(error)):
+        save_response(make_response(QUIZ, "Ada", {"step_shapes": "b"}), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [earlier.name] and earlier.read_bytes() == before
+
+
 def test_read_response_rejects_wrong_student_field(tmp_path):
     path = write(tmp_path, "x.json", {**envelope({}), "student": "  "})
     with pytest.raises(ResponseError, match="field 'student': the student name is empty"):
         read_response(path)
+
+
+def test_grade_cli_unwritable_csv_is_a_one_line_error(batch_folder, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["quiz", "grade", str(batch_folder), "--csv", str(blocker / "grades.csv")]) == 2
+    assert "grades.csv" in capsys.readouterr().err
+    assert blocker.read_text() == "x"

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from seq2bert.metrics import token_accuracy
 from seq2bert.quiz import load_quiz, score_answer
 from seq2bert.units import course_root, get_unit
 
@@ -160,8 +161,9 @@ def test_unit01_token_accuracy_question():
     same = sum(a == b for output, reference in pairs for a, b in zip(output, reference))
     total = sum(len(reference) for _, reference in pairs)
     assert question.answer == pytest.approx(same / total)
+    assert token_accuracy([list(o) for o, _ in pairs], [list(r) for _, r in pairs]) == pytest.approx(question.answer)
     assert "0.9 token accuracy" in lesson_text("01")  # a date wrong in one digit: 9 of 10
-    assert sum(a == b for a, b in zip("2021-03-06", "2021-03-05")) / 10 == 0.9
+    assert token_accuracy([list("2021-03-06")], [list("2021-03-05")]) == pytest.approx(0.9)
 
 
 def test_unit01_teacher_forcing_table():

@@ -123,3 +123,14 @@ def test_cli_take_rejects_unknown_unit_and_bad_out(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["quiz", "take", "01", "--name", "G", "--out", str(blocker)]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_cli_take_with_an_uncreatable_out_folder_fails_before_the_questions(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    answers = "\n".join(str(right_reply(q)) for q in QUIZ.questions) + "\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(answers))
+    assert main(["quiz", "take", "01", "--name", "G", "--out", str(blocker / "answers")]) == 2
+    captured = capsys.readouterr()
+    assert str(blocker / "answers") in captured.err and "Question 1/" not in captured.out
+    assert blocker.read_text() == "x"

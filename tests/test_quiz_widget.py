@@ -77,3 +77,13 @@ def test_save_writes_a_response_the_grader_accepts(tmp_path):
     assert saved["answers"] == {"step_shapes": "a", "attention_params": 16448, "decoder_input_width": "E + H",
                                 "masking_rules": ["a", "c"]}
     assert grade_files([path]).grades[0].score == 4
+
+
+def test_save_into_an_uncreatable_folder_says_so_and_writes_nothing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    form = QuizForm(load_quiz("02"), save_dir=blocker / "answers", name="Ada")
+    fill_in(form, {"step_shapes": "a"})
+    assert form.save() is None
+    assert "Not saved" in form.status.value and "answers" in form.status.value
+    assert [p.name for p in tmp_path.iterdir()] == ["file"] and blocker.read_text() == "x"

@@ -23,10 +23,10 @@ VERBS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seq2bert", description="seq2bert: attention from Seq2Seq to BERT.")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    chosen = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     for verb, (module_name, help_text) in VERBS.items():
         verb_parser = sub.add_parser(verb, help=help_text, description=help_text)
         # Only the module of the verb being run is imported (its options need it).
@@ -38,10 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     if args.verb is None:
         parser.print_help()
         return 0
@@ -50,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except CourseError as error:
         print(f"seq2bert {args.verb}: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a file or folder the user named cannot be read or written
+        print(f"seq2bert {args.verb}: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130

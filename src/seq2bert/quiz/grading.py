@@ -166,7 +166,10 @@ def write_grades_csv(batch: GradeBatch, path: str | Path, protected: list[Path] 
         raise CourseError(f"--csv {path}: is a folder; give a file name such as grades.csv")
     if any(path.resolve() == Path(p).resolve() for p in protected):
         raise CourseError(f"--csv {path}: that is one of the response files; refusing to overwrite it")
-    return write_atomic(path, grades_csv(batch))
+    try:
+        return write_atomic(path, grades_csv(batch))
+    except OSError as error:
+        raise CourseError(f"--csv {path}: cannot write it ({error.strerror})")
 
 
 def _printable(text: str, width: int) -> str:

@@ -74,6 +74,11 @@ def take_quiz(quiz: Quiz, name: str | None = None, out_dir: str | Path | None = 
     folder = Path(out_dir if out_dir is not None else DEFAULT_RESPONSE_DIR)
     if folder.exists() and not folder.is_dir():
         raise CourseError(f"{folder} exists and is not a folder; choose another --out")
+    created = not folder.exists()
+    try:  # before any question, so no answers are lost to a folder that cannot be made
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CourseError(f"cannot create the folder {folder} for your answers ({error.strerror}); choose another --out")
     if name is not None:
         name = check_student_name(name)
     say(f"Quiz {quiz.unit}: {quiz.title}")
@@ -96,6 +101,8 @@ def take_quiz(quiz: Quiz, name: str | None = None, out_dir: str | Path | None = 
             say(_wrap("Why: " + question.explanation, "  ") + "\n")
     except EOFError:
         say("\nInput ended before the quiz was finished; nothing was saved.")
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # leave no trace of an unfinished quiz
         return None
     say(f"Score: {round(earned, 6):g} / {quiz.max_score:g}")
     existed = (folder / response_filename(quiz.unit, name)).exists()

@@ -1,43 +1,26 @@
 """RNN encoder–decoder with optional Bahdanau attention, in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
 
 Class, argument and weight names match the PyTorch twin so a parity test can copy weights.
-Initialisers follow PyTorch's defaults (uniform ±1/sqrt(fan_in), N(0, 1) embeddings): with
-Keras's defaults the same model learned markedly slower on the same step budget.
+Both twins start from the same NumPy-drawn weights (seq2bert.init, PyTorch's default
+distributions): with Keras's default initialisers the same model learned markedly slower.
 
 Shape legend: B batch, S source length, T target length, E embedding width, H state width,
 A attention width, V target vocabulary.
 """
 from __future__ import annotations
 
-import math
-
 import keras
 import tensorflow as tf
 
 from seq2bert.configs import Seq2SeqConfig
+from seq2bert.init import seq2seq_weights
+from seq2bert.parity import load_seq2seq
 from seq2bert.tf import ops
 
 
-def _uniform(fan_in: int) -> keras.initializers.Initializer:
-    bound = 1.0 / math.sqrt(fan_in)
-    return keras.initializers.RandomUniform(-bound, bound)
-
-
-def dense(units: int, fan_in: int, use_bias: bool = True, name: str | None = None) -> keras.layers.Dense:
-    """A Dense layer initialised like torch.nn.Linear."""
-    return keras.layers.Dense(units, use_bias=use_bias, kernel_initializer=_uniform(fan_in),
-                              bias_initializer=_uniform(fan_in), name=name)
-
-
-def embedding(vocab: int, width: int, name: str | None = None) -> keras.layers.Embedding:
-    """An Embedding layer initialised like torch.nn.Embedding."""
-    return keras.layers.Embedding(vocab, width, embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0), name=name)
-
-
-def gru_options(hidden: int) -> dict:
-    """Keras GRU settings that compute PyTorch's GRU (reset gate after the recurrent product)."""
-    init = _uniform(hidden)
-    return dict(reset_after=True, kernel_initializer=init, recurrent_initializer=init, bias_initializer=init)
+def gru(hidden: int, **kwargs) -> keras.layers.GRU:
+    """A Keras GRU computing PyTorch's GRU (reset gate applied after the recurrent product)."""
+    return keras.layers.GRU(hidden, return_sequences=True, return_state=True, reset_after=True, **kwargs)
 
 
 class Encoder(keras.layers.Layer):
@@ -45,9 +28,8 @@ class Encoder(keras.layers.Layer):
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
-        self.embedding = embedding(config.src_vocab, config.embed, name="embedding")
-        self.rnn = keras.layers.GRU(config.hidden, return_sequences=True, return_state=True, name="rnn",
-                                    **gru_options(config.hidden))
+        self.embedding = keras.layers.Embedding(config.src_vocab, config.embed, name="embedding")
+        self.rnn = gru(config.hidden, name="rnn")
 
     def call(self, src, src_len):
         mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
@@ -67,10 +49,9 @@ class Decoder(keras.layers.Layer):
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
-        self.embedding = embedding(config.tgt_vocab, config.embed, name="embedding")
-        self.rnn = keras.layers.GRU(config.hidden, return_sequences=True, return_state=True, name="rnn",
-                                    **gru_options(config.hidden))
-        self.output_layer = dense(config.tgt_vocab, config.hidden, name="output")
+        self.embedding = keras.layers.Embedding(config.tgt_vocab, config.embed, name="embedding")
+        self.rnn = gru(config.hidden, name="rnn")
+        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output")
 
     def start(self, memory, state, mask):
         """Per-sentence work done once before decoding: keep the summary vector c."""
@@ -95,9 +76,9 @@ class AdditiveAttention(keras.layers.Layer):
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
-        self.w_q = dense(config.attention_dim, config.hidden, use_bias=False, name="w_q")
-        self.w_k = dense(config.attention_dim, config.hidden, use_bias=False, name="w_k")
-        self.v = dense(1, config.attention_dim, use_bias=False, name="v")
+        self.w_q = keras.layers.Dense(config.attention_dim, use_bias=False, name="w_q")
+        self.w_k = keras.layers.Dense(config.attention_dim, use_bias=False, name="w_k")
+        self.v = keras.layers.Dense(1, use_bias=False, name="v")
 
     def project_keys(self, keys):
         """W_k h_j for every source position, computed once per sentence: (B, S, H) -> (B, S, A)."""
@@ -116,10 +97,10 @@ class AttentionDecoder(keras.layers.Layer):
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
-        self.embedding = embedding(config.tgt_vocab, config.embed, name="embedding")
+        self.embedding = keras.layers.Embedding(config.tgt_vocab, config.embed, name="embedding")
         self.attention = AdditiveAttention(config, name="attention")
-        self.cell = keras.layers.GRUCell(config.hidden, name="cell", **gru_options(config.hidden))
-        self.output_layer = dense(config.tgt_vocab, 2 * config.hidden, name="output")
+        self.cell = keras.layers.GRUCell(config.hidden, reset_after=True, name="cell")
+        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output")
 
     def start(self, memory, state, mask):
         """Per-sentence work done once before decoding: W_k h_j for every source position."""
@@ -149,11 +130,15 @@ class AttentionDecoder(keras.layers.Layer):
 class Seq2Seq(keras.Model):
     """Encoder plus decoder; `call` uses teacher forcing, `translate` decodes greedily."""
 
-    def __init__(self, config: Seq2SeqConfig, **kwargs):
+    def __init__(self, config: Seq2SeqConfig, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.config = config
         self.encoder = Encoder(config, name="encoder")
         self.decoder = AttentionDecoder(config, name="decoder") if config.attention else Decoder(config, name="decoder")
+        # Keras creates weights on the first call; make them now, then load the shared start.
+        token = tf.ones([1, 1], tf.int64)
+        self(token, tf.ones([1], tf.int64), token)
+        load_seq2seq(self, seq2seq_weights(config, seed))
 
     def encode(self, src, src_len):
         memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)

@@ -44,6 +44,9 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
             logits, _ = model(src, src_len, tgt_in, training=True)  # (B, T, V)
             loss = loss_fn(logits, tgt_out, Vocab.PAD)
         grads = tape.gradient(loss, model.trainable_variables)
+        # Embedding gradients arrive sparse, and Adam would then update only the rows in this
+        # batch; dense gradients give PyTorch's Adam, which decays every row's moments.
+        grads = [tf.convert_to_tensor(g) for g in grads]
         grads, _ = tf.clip_by_global_norm(grads, clip)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss

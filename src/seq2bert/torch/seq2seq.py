@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2bert.configs import Seq2SeqConfig
+from seq2bert.init import seq2seq_weights
 from seq2bert.torch import ops
 
 
@@ -117,11 +118,13 @@ class AttentionDecoder(nn.Module):
 class Seq2Seq(nn.Module):
     """Encoder plus decoder; `forward` uses teacher forcing, `translate` decodes greedily."""
 
-    def __init__(self, config: Seq2SeqConfig):
+    def __init__(self, config: Seq2SeqConfig, seed: int = 0):
         super().__init__()
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = AttentionDecoder(config) if config.attention else Decoder(config)
+        # Start from the same NumPy-drawn weights as the TensorFlow twin (strict: names must match).
+        self.load_state_dict({name: torch.from_numpy(value) for name, value in seq2seq_weights(config, seed).items()})
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor):
         memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)

@@ -43,7 +43,7 @@ def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
-        history.append(float(loss))
+        history.append(scalar(loss))
     model.eval()
     print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
           f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
