@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from seq2bert import files
 from seq2bert import build as build_module
 from seq2bert.build import START_NOTEBOOK, BuildError, SkippedUnitWarning, build
 from seq2bert.check import exercise_names
@@ -414,7 +415,7 @@ def test_an_interrupted_build_leaves_old_notebooks_and_no_temporary_files(course
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build_module.os, "replace", interrupted)
+    monkeypatch.setattr(files.os, "replace", interrupted)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedUnitWarning)
         with pytest.raises(KeyboardInterrupt):

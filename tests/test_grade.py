@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from seq2bert.files import write_atomic
 from seq2bert import grade
 from seq2bert.report import CHECK_MIME
 
@@ -336,7 +337,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     target = tmp_path / "grades.csv"
     target.write_text("old\n")
     with pytest.raises(TypeError):
-        grade._write_atomic(target, None)  # writing fails midway
+        write_atomic(target, None)  # writing fails midway
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["grades.csv"]
 

@@ -153,7 +153,7 @@ def test_saved_response_round_trips_and_is_written_atomically(tmp_path):
 
 @pytest.mark.parametrize("where, error", [("fsync", KeyboardInterrupt()), ("replace", OSError(28, "No space left"))])
 def test_interrupted_save_keeps_the_earlier_response_and_no_partial_file(tmp_path, monkeypatch, where, error):
-    from seq2bert.quiz import responses
+    from seq2bert import files
 
     earlier = save_response(make_response(QUIZ, "Ada", {"step_shapes": "a"}), tmp_path)
     before = earlier.read_bytes()
@@ -161,7 +161,7 @@ def test_interrupted_save_keeps_the_earlier_response_and_no_partial_file(tmp_pat
     def fail(*args):
         raise error
 
-    monkeypatch.setattr(responses.os, where, fail)
+    monkeypatch.setattr(files.os, where, fail)
     with pytest.raises(type(error)):
         save_response(make_response(QUIZ, "Ada", {"step_shapes": "b"}), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [earlier.name] and earlier.read_bytes() == before

@@ -33,10 +33,8 @@ import argparse
 import ast
 import hashlib
 import json
-import os
 import re
 import sys
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from typing import Any, Sequence
 
 import nbformat
 
+from seq2bert.files import write_atomic
 from seq2bert.units import FRAMEWORK_TITLES, FRAMEWORKS, UNITS, CourseError, Unit, course_root
 
 COPIES = ("student", "solution")
@@ -496,18 +495,6 @@ def generate(root: Path, units: Sequence[Unit] = UNITS) -> dict[Path, str]:
     return files
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def build(root: Path, check: bool = False, units: Sequence[Unit] = UNITS) -> list[Path]:
     """Generate the notebooks under `root`; returns the files that changed (or would, with check).
 
@@ -522,7 +509,7 @@ def build(root: Path, check: bool = False, units: Sequence[Unit] = UNITS) -> lis
             stale.append(path)
     if not check:
         for path in stale:
-            _write_atomically(path, files[path].encode("utf-8"))
+            write_atomic(path, files[path].encode("utf-8"))
     return stale
 
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from seq2bert.files import write_atomic
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, course_root, get_framework, get_unit
 
 STATUSES = ("passed", "failed", "not_attempted", "not_run")
@@ -636,7 +637,7 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
     results, error, graded = score(release, execution, options)
     if executed_dir is not None and execution.executed is not None:
         try:
-            _write_atomic(executed_dir / f"{path.stem}.ipynb", nbformat.writes(execution.executed))
+            write_atomic(executed_dir / f"{path.stem}.ipynb", nbformat.writes(execution.executed))
         except OSError as problem:
             notes += (f"executed copy not saved: {problem.strerror or problem}",)
     return SubmissionGrade(str(path), release.unit, release.framework, results, repairs, notes, error,
@@ -699,19 +700,6 @@ def csv_text(grades: list[SubmissionGrade], exercises: list[str]) -> str:
         row += [f"{grade.seconds:.1f}", "; ".join(grade.repairs), "; ".join(grade.notes), grade.error]
         writer.writerow(row)
     return out.getvalue()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write a file so that readers see either the old or the complete new content."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def summary_table(grades: list[SubmissionGrade], exercises: list[str]) -> str:
@@ -819,7 +807,7 @@ def run(args: argparse.Namespace) -> int:
     grades = grade_submissions(paths, releases, options, executed_dir=args.executed,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
     exercises = exercise_columns(grades, releases)
-    _write_atomic(csv_path, csv_text(grades, exercises))
+    write_atomic(csv_path, csv_text(grades, exercises))
     print(summary_table(grades, exercises))
     ungraded = sum(not grade.graded for grade in grades)
     print(f"\n{len(grades) - ungraded} of {len(grades)} submissions graded; grades written to {csv_path}")

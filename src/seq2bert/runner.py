@@ -14,12 +14,12 @@ import csv
 import io
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seq2bert.files import write_atomic
 from seq2bert.report import METRIC_MIME, read_outputs
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, get_framework, get_unit
 
@@ -67,19 +67,6 @@ def _identity(path: Path, notebook: Any = None) -> tuple[str, str]:
     if not framework:
         framework = path.parent.name
     return unit, framework
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers see the old file or the complete new one, never half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _failure(error: BaseException, cell: int, cell_timeout: int) -> str:
@@ -147,7 +134,7 @@ def run_notebook(path: Path, out_dir: Path, *, cell_timeout: int = 900, fast: bo
     metrics = tuple((str(m.get("name")), float(m.get("value", float("nan"))))
                     for m in read_outputs(notebook, METRIC_MIME))
     executed = out_dir / framework / path.name
-    _write_atomic(executed, nbformat.writes(notebook))
+    write_atomic(executed, nbformat.writes(notebook))
     return RunResult(unit, framework, path, status, time.monotonic() - start, metrics, executed)
 
 
@@ -202,8 +189,8 @@ def summary_markdown(results: list[RunResult]) -> str:
 def write_summary(results: list[RunResult], out_dir: Path) -> tuple[Path, Path]:
     """Write summary.md and summary.csv under `out_dir`."""
     markdown, table = out_dir / "summary.md", out_dir / "summary.csv"
-    _write_atomic(markdown, "# Notebook run\n\n" + summary_markdown(results))
-    _write_atomic(table, summary_csv(results))
+    write_atomic(markdown, "# Notebook run\n\n" + summary_markdown(results))
+    write_atomic(table, summary_csv(results))
     return markdown, table
 
 

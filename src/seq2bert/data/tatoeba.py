@@ -27,6 +27,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from seq2bert.files import write_atomic
 from seq2bert.units import CourseError
 
 URL = "https://www.manythings.org/anki/fra-eng.zip"
@@ -77,18 +78,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(_CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _quarantine(path: Path, reason: str) -> CourseError:
@@ -181,7 +170,7 @@ def download_to_cache(cache_dir: str | os.PathLike | None = None, *, sha256: str
             raise CourseError(f"the download from {url} is not a usable {FILE_NAME} "
                               f"and was deleted ({error})") from None
         os.replace(tmp, target)
-        _write_atomically(_checksum_path(target), f"{digest}  {FILE_NAME}\n")
+        write_atomic(_checksum_path(target), f"{digest}  {FILE_NAME}\n")
     except OSError as error:
         raise CourseError(f"cannot save the download in {target.parent} "
                           f"({error.strerror or error})") from None
@@ -237,7 +226,7 @@ def _record_if_missing(path: Path) -> None:
     if _checksum_path(path).exists():
         return
     try:
-        _write_atomically(_checksum_path(path), f"{sha256_of(path)}  {path.name}\n")
+        write_atomic(_checksum_path(path), f"{sha256_of(path)}  {path.name}\n")
     except OSError:
         pass  # a read-only cache still loads; it just is not re-verified next time
 

@@ -110,7 +110,7 @@ def key_template(quiz: Quiz) -> str:
     lines = [
         f"# Answer key for quiz {quiz.unit}: {quiz.title}",
         "# Keep this file outside the repository and edit the answers; grade with",
-        f"#   seq2bert quiz grade responses/ --key THIS_FILE --csv grades.csv",
+        "#   seq2bert quiz grade responses/ --key THIS_FILE --csv grades.csv",
         "# Each field listed replaces the quiz file's value; questions left out keep it.",
         f"quiz: {_flow(quiz.unit)}",
         "answers:",

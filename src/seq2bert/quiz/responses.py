@@ -8,13 +8,12 @@ whose message is one line a grader can show next to the file name.
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from seq2bert.files import write_atomic
 from seq2bert.quiz.model import Quiz
 from seq2bert.quiz.scoring import check_answer_value
 from seq2bert.units import CourseError, get_unit
@@ -26,24 +25,6 @@ DEFAULT_RESPONSE_DIR = "quiz_responses"
 
 class ResponseError(ValueError):
     """A response file cannot be graded; str() says why in one line."""
-
-
-def write_atomic(path: str | Path, text: str) -> Path:
-    """Write `text` to `path` via a temporary file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # open(..., "x") honours the umask (mkstemp would make the file private to its owner).
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "x", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def student_slug(student: str) -> str:
