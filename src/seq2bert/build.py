@@ -457,9 +457,11 @@ def start_notebook(units: Sequence[Unit]) -> nbformat.NotebookNode:
         "",
         "## Quizzes",
         "",
-        "Each unit has a short quiz in `quizzes/`. Take it in a terminal with "
-        "`seq2bert quiz take NN` (for example `seq2bert quiz take 01`); it gives feedback after "
-        "each question and saves your answers for grading. See `seq2bert quiz --help` for more.",
+        "Each unit has a short quiz in `quizzes/`. Take it at the end of the unit's notebook "
+        "(a form with a Check button per question and a Save button), or in a terminal with "
+        "`seq2bert quiz take NN` (for example `seq2bert quiz take 01`). Both give feedback after "
+        "each question and save your answers in `quiz_responses/` for grading. See "
+        "`seq2bert quiz --help` for more.",
         "",
         f"*Generated from the `course/` sources: run `{REBUILD_COMMAND}` to rebuild this page.*",
     ])
