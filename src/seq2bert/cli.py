@@ -23,6 +23,24 @@ VERBS = {
 }
 
 
+def whole_number(low: int, high: int | None = None):
+    """An argparse type for an integer in [low, high], with a one-line message otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not between {low} and {high}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} must be positive" if low == 1 else f"{text!r} must not be negative"
+                                             if low == 0 else f"{text!r} must be at least {low}")
+        return value
+
+    return parse
+
+
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seq2bert", description="seq2bert: attention from Seq2Seq to BERT.")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

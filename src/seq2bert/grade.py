@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from seq2bert.cli import whole_number
 from seq2bert.files import write_atomic
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, course_root, get_framework, get_unit
 
@@ -725,35 +726,15 @@ def summary_table(grades: list[SubmissionGrade], exercises: list[str]) -> str:
 # ----------------------------------------------------------------------------- CLI
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submissions", nargs="+", type=Path, metavar="SUBMISSION",
                         help="student notebooks (.ipynb), or folders holding them")
     parser.add_argument("--csv", required=True, type=Path, help="where to write the grades (written atomically)")
     parser.add_argument("--course", type=Path, default=None, help="course root with the release notebooks (default: this checkout)")
     parser.add_argument("--unit", default=None, help="only accept submissions of this unit")
-    parser.add_argument("--cell-timeout", type=_positive_int, default=300, help="seconds per cell before it is interrupted (default 300)")
-    parser.add_argument("--timeout", type=_positive_int, default=1800, help="seconds per notebook before it is killed (default 1800)")
-    parser.add_argument("--memory-mb", type=_non_negative_int, default=6144, help="data memory cap per submission, 0 for none (default 6144)")
+    parser.add_argument("--cell-timeout", type=whole_number(1), default=300, help="seconds per cell before it is interrupted (default 300)")
+    parser.add_argument("--timeout", type=whole_number(1), default=1800, help="seconds per notebook before it is killed (default 1800)")
+    parser.add_argument("--memory-mb", type=whole_number(0), default=6144, help="data memory cap per submission, 0 for none (default 6144)")
     parser.add_argument("--full", action="store_true", help="run in full mode instead of SEQ2BERT_FAST=1")
     parser.add_argument("--executed", type=Path, default=None, metavar="DIR", help="also save each executed notebook in DIR")
 

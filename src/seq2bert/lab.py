@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from seq2bert.cli import whole_number
 from seq2bert.units import CourseError, course_root
 
 START_PAGE = "START.ipynb"
@@ -33,21 +34,11 @@ def lab_command(root: Path, *, port: int | None = None, ip: str = "127.0.0.1", o
     return command
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 1 and 65535")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m seq2bert.lab",
                                      description="Start JupyterLab on the seq2bert course with START.ipynb open.")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    parser.add_argument("--port", type=_port, default=None, help="port to listen on (default: 8888 or the next free one)")
+    parser.add_argument("--port", type=whole_number(1, 65535), default=None, help="port to listen on (default: 8888 or the next free one)")
     parser.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--token", default=None, help="login token (default: a random one, printed by Jupyter)")
     parser.add_argument("--course", type=Path, default=None, help="course root (default: this checkout)")

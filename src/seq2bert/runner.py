@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seq2bert.cli import whole_number
 from seq2bert.files import write_atomic
 from seq2bert.report import METRIC_MIME, read_outputs
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, get_framework, get_unit
@@ -194,22 +195,12 @@ def write_summary(results: list[RunResult], out_dir: Path) -> tuple[Path, Path]:
     return markdown, table
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--units", nargs="+", default=None, metavar="UNIT", help="units to run (default: all)")
     parser.add_argument("--frameworks", nargs="+", default=None, metavar="FW", help="pytorch and/or tensorflow (default: both)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: build/run in the course root)")
     parser.add_argument("--copy", choices=("solution", "student"), default="solution", help="which copy to run (default: solution)")
-    parser.add_argument("--cell-timeout", type=_positive_int, default=900, help="seconds per cell (default 900)")
+    parser.add_argument("--cell-timeout", type=whole_number(1), default=900, help="seconds per cell (default 900)")
     parser.add_argument("--course", type=Path, default=None, help="course root (default: this checkout)")
     parser.add_argument("--full", action="store_true", help="run in full mode instead of SEQ2BERT_FAST=1")
 
