@@ -45,7 +45,6 @@ import nbformat
 from seq2bert.files import write_atomic
 from seq2bert.units import FRAMEWORK_TITLES, FRAMEWORKS, UNITS, CourseError, Unit, course_root
 
-COPIES = ("student", "solution")
 START_NOTEBOOK = "START.ipynb"
 REBUILD_COMMAND = "make notebooks"
 DEFAULT_INSTRUCTION = "write this part of the function"

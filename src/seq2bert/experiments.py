@@ -29,10 +29,6 @@ class Task:
         """A decoding limit comfortably above every target in the task."""
         return int(self.test.tgt_out.shape[1]) + 5
 
-    def source_lengths(self) -> np.ndarray:
-        """Length in tokens of each held-out source."""
-        return np.asarray(self.test.src_len)
-
 
 def make_task(name: str, pairs: list, n_test: int, src_tokenize, tgt_tokenize) -> Task:
     """Split pairs into train/test (test = the last n_test) and encode both with train vocabularies."""
