@@ -5,8 +5,11 @@ test_checks_tf.py; here every known mistake of the table is replayed through Num
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import subprocess
+import textwrap
 import sys
 from pathlib import Path
 
@@ -15,13 +18,22 @@ import numpy as np
 import pytest
 
 from seq2bert import report
-from seq2bert.check import EXERCISES, evaluate, exercise_names, exercises
+from seq2bert.check import all_exercises, evaluate, exercise_names, exercises
 from seq2bert.check.spec import lengths_mask
 from seq2bert.units import CourseError, get_unit
 
 REPO = Path(__file__).resolve().parents[1]
 FRAMEWORKS = ["pytorch", "tensorflow"]
 USING_REFERENCE = "(the rest of this notebook uses the reference implementation)"
+EXERCISES = all_exercises()
+OPS = {"pytorch": "seq2bert.torch.ops", "tensorflow": "seq2bert.tf.ops"}
+
+
+def own_copy(function):
+    """The same code typed again by a learner: a new function compiled from the reference's source."""
+    namespace = dict(function.__globals__)
+    exec(compile(textwrap.dedent(inspect.getsource(function)), "<learner cell>", "exec"), namespace)
+    return namespace[function.__name__]
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -63,9 +75,9 @@ def _numpy_step(fw, step, prev, state):
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
-def test_reference_passes_and_learner_function_is_returned(checks, shown, name):
-    reference = checks.framework.reference(name)
-    assert getattr(checks, name)(reference) is reference
+def test_correct_learner_code_passes_and_learner_function_is_returned(checks, shown, name):
+    learner = own_copy(checks.framework.reference(name))
+    assert getattr(checks, name)(learner) is learner
     (payload, text), = shown
     cases = payload["cases"]
     assert cases >= 4
@@ -95,7 +107,7 @@ def exercise_cells(path: Path) -> dict[str, str]:
 
 def notebook_function(fw, source: str, name: str):
     """Run an exercise cell with the imports the notebook's setup cells provide; the function it defines."""
-    namespace = {"np": np, "ops": importlib.import_module(fw.ops_module)}
+    namespace = {"np": np, "ops": importlib.import_module(OPS[fw.name])}
     namespace["torch" if fw.name == "pytorch" else "tf"] = fw.torch if fw.name == "pytorch" else fw.tf
     exec(compile(source, f"<exercise cell {name}>", "exec"), namespace)
     return namespace[name]
@@ -137,7 +149,7 @@ def test_every_exercise_has_at_least_three_distinct_mistakes(exercise):
 
 
 def wrong_shape(fw, name):
-    dtype = {"bool": bool, "int": np.int64, "float": np.float32}[EXERCISES[name].kind]
+    dtype = {"bool": bool, "int": np.int64, "float": np.float32}[EXERCISES[name].outputs[0].kind]
     return lambda *args: fw.to_tensor(np.zeros((1, 2, 3), dtype=dtype))
 
 
@@ -201,7 +213,7 @@ def test_float64_result_is_rejected(checks):
     fw = checks.framework
 
     def float64_context(weights, values):
-        return _as_float64(fw, fw.reference("context_vector")(weights, values))
+        return _as_float64(fw, own_copy(fw.reference("context_vector"))(weights, values))
 
     result = evaluate("context_vector", fw, float64_context)
     assert "dtype float64 but should be float32" in result.hint
@@ -217,7 +229,7 @@ def test_result_built_outside_the_framework_fails_the_gradient_check(checks):
     fw = checks.framework
 
     def detached_softmax(scores, mask):
-        return fw.to_tensor(fw.to_numpy(fw.reference("masked_softmax")(scores, mask)))
+        return fw.to_tensor(fw.to_numpy(own_copy(fw.reference("masked_softmax"))(scores, mask)))
 
     result = evaluate("masked_softmax", fw, detached_softmax)
     assert "cannot be differentiated with respect to `scores`" in result.hint
@@ -232,15 +244,15 @@ def test_check_output_without_monkeypatch_is_printed(capsys, monkeypatch):
 def test_unknown_framework_and_exercise_are_clear_errors():
     with pytest.raises(CourseError, match="unknown framework"):
         exercises("jax")
-    with pytest.raises(AttributeError, match="the checks are: padding_mask, masked_cross_entropy"):
+    with pytest.raises(AttributeError, match="the checks are: padding_mask, .*masked_softmax"):
         exercises("pytorch").masked_sofmax
     assert "masked_softmax" in dir(exercises("pytorch"))
 
 
 def test_exercise_names_by_unit():
-    assert exercise_names("01") == ["padding_mask", "masked_cross_entropy", "greedy_decode"]
-    assert exercise_names("02") == ["additive_scores", "masked_softmax", "context_vector"]
-    assert exercise_names() == exercise_names("01") + exercise_names("02")
+    assert sorted(exercise_names("01")) == ["greedy_decode", "masked_cross_entropy", "padding_mask"]
+    assert sorted(exercise_names("02")) == ["additive_scores", "context_vector", "masked_softmax"]
+    assert sorted(exercise_names()) == sorted(exercise_names("01") + exercise_names("02"))
 
 
 @pytest.mark.parametrize("framework, other", [("tensorflow", "torch"), ("pytorch", "tensorflow")])
@@ -249,9 +261,41 @@ def test_checks_import_only_their_framework(framework, other):
         "import sys\n"
         "from seq2bert.check import exercises\n"
         f"check = exercises({framework!r})\n"
-        "check.padding_mask(check.framework.reference('padding_mask'))\n"
+        "def padding_mask(lengths, max_len):\n"
+        "    raise NotImplementedError\n"
+        "check.padding_mask(padding_mask)\n"
         f"assert {other!r} not in sys.modules, 'imported {other}'\n"
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "padding_mask: passed" in done.stdout
+    assert "padding_mask: not attempted" in done.stdout
+
+
+def _reference_in_disguise(fw, name: str, how: str):
+    reference = fw.reference(name)
+    module = importlib.import_module(OPS[fw.name])
+
+    def calls_it(*args):
+        return reference(*args)
+
+    def through_the_module(*args):
+        return getattr(module, name)(*args)
+
+    @functools.wraps(reference)
+    def decorated(*args):
+        return reference(*args)
+
+    return {"itself": reference, "called": calls_it, "module attribute": through_the_module,
+            "partial": functools.partial(reference), "decorated": decorated}[how]
+
+
+@pytest.mark.parametrize("how", ["itself", "called", "module attribute", "partial", "decorated"])
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_the_course_reference_earns_no_credit(checks, shown, name, how):
+    """Handing in the course's own implementation, however wrapped, fails with a plain explanation."""
+    learner = _reference_in_disguise(checks.framework, name, how)
+    assert getattr(checks, name)(learner) is checks.framework.reference(name)
+    (payload, text), = shown
+    assert payload["status"] == "failed"
+    assert payload["hint"].startswith("this exercise asks for your own code, but your function uses "
+                                      f"`{OPS[checks.framework.name]}.{name}`")

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 import torch
 
-from seq2bert.check.decoder import FakeDecoder
+from seq2bert.check.fake_decoder import FakeDecoder
 from seq2bert.check.frameworks import load_framework
 from seq2bert.tf import ops as tf_ops
 from seq2bert.torch import ops as torch_ops

@@ -21,6 +21,7 @@ class Unit:
     number: str  # two digits, "01"
     topic: str  # snake_case topic, "seq2seq"
     title: str  # human title
+    checks: tuple[str, ...] = ()  # modules whose import registers this unit's exercise checks
 
     @property
     def stem(self) -> str:
@@ -40,8 +41,10 @@ class Unit:
 
 
 UNITS = (
-    Unit("01", "seq2seq", "RNN encoder–decoder"),
-    Unit("02", "bahdanau_attention", "Bahdanau (additive) attention"),
+    Unit("01", "seq2seq", "RNN encoder–decoder",
+         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding")),
+    Unit("02", "bahdanau_attention", "Bahdanau (additive) attention",
+         checks=("seq2bert.check.additive", "seq2bert.check.masking")),
 )
 
 

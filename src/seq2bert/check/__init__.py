@@ -4,11 +4,13 @@
     check = exercises("pytorch")          # or "tensorflow"
     masked_softmax = check.masked_softmax(masked_softmax)
 
-A check never raises; it returns the learner's function when it passes and the reference
-implementation (seq2bert.torch.ops / seq2bert.tf.ops) otherwise.
+A check never raises; it returns the learner's function when it passes and the course's
+reference implementation otherwise. Exercises live in topic modules (masking, losses, decoding,
+additive, ...) that register themselves; each unit's catalogue entry names its modules.
 """
 from __future__ import annotations
 
-from seq2bert.check.runner import EXERCISES, CheckResult, ExerciseChecks, evaluate, exercise_names, exercises
+from seq2bert.check.registry import all_exercises, exercise_names, register
+from seq2bert.check.runner import CheckResult, ExerciseChecks, evaluate, exercises
 
-__all__ = ["EXERCISES", "CheckResult", "ExerciseChecks", "evaluate", "exercise_names", "exercises"]
+__all__ = ["CheckResult", "ExerciseChecks", "all_exercises", "evaluate", "exercise_names", "exercises", "register"]

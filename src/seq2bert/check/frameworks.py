@@ -1,11 +1,10 @@
-"""The per-framework part of the checks: tensors in, NumPy out, gradients, reference functions.
+"""The per-framework part of the checks: tensors in, NumPy out, gradients, generators, references.
 
 Each framework is imported only when its checks are created, so a TensorFlow notebook never
 imports torch and the other way round.
 """
 from __future__ import annotations
 
-import importlib
 from typing import Any, Callable
 
 import numpy as np
@@ -19,7 +18,6 @@ class Framework:
     name = ""  # "pytorch" or "tensorflow"
     tensor_type = ""  # how hints name the expected tensor type
     stack = ""  # how hints name the stacking function
-    ops_module = ""  # where the reference implementations live
 
     @property
     def title(self) -> str:
@@ -34,6 +32,10 @@ class Framework:
     def to_numpy(self, tensor: Any) -> np.ndarray:
         raise NotImplementedError
 
+    def generator(self, seed: int) -> Any:
+        """A random generator of this framework, seeded with `seed`."""
+        raise NotImplementedError
+
     def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
         """Whether function(*args) can be differentiated with respect to args[index]."""
         raise NotImplementedError
@@ -44,7 +46,17 @@ class Framework:
 
     def reference(self, name: str) -> Callable:
         """The course's reference implementation of exercise `name` in this framework."""
-        return getattr(importlib.import_module(self.ops_module), name)
+        from seq2bert.check import registry
+
+        return registry.resolve(registry.get(name).references[self.name])
+
+    def forbidden(self, name: str) -> dict[str, Any]:
+        """The callables a learner's `name` must not use, by "module:function" label: the reference first."""
+        from seq2bert.check import registry
+
+        exercise = registry.get(name)
+        paths = (exercise.references[self.name], *exercise.forbidden.get(self.name, ()))
+        return {path: registry.resolve(path) for path in paths}
 
     def wrong_type_hint(self, value: Any) -> str:
         """Why `value` is not an acceptable result, and what to return instead."""
@@ -73,7 +85,6 @@ class TorchFramework(Framework):
     name = "pytorch"
     tensor_type = "torch.Tensor"
     stack = "torch.stack"
-    ops_module = "seq2bert.torch.ops"
 
     def __init__(self) -> None:
         import torch
@@ -94,6 +105,9 @@ class TorchFramework(Framework):
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return tensor.detach().cpu().numpy()
 
+    def generator(self, seed: int) -> Any:
+        return self.torch.Generator().manual_seed(seed)
+
     def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
         leaf = args[index].detach().clone().requires_grad_(True)
         output = function(*args[:index], leaf, *args[index + 1:])
@@ -109,7 +123,6 @@ class TensorFlowFramework(Framework):
     name = "tensorflow"
     tensor_type = "tf.Tensor"
     stack = "tf.stack"
-    ops_module = "seq2bert.tf.ops"
 
     def __init__(self) -> None:
         import tensorflow as tf
@@ -129,6 +142,9 @@ class TensorFlowFramework(Framework):
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
         return np.asarray(tensor.numpy())
+
+    def generator(self, seed: int) -> Any:
+        return self.tf.random.Generator.from_seed(seed)
 
     def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
         with self.tf.GradientTape() as tape:

@@ -20,7 +20,7 @@ class StepMisuse(ValueError):
     """The decoder called the fake step in a way a real decoder step would reject."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FakeDecoder:
     """A deterministic stand-in for a trained decoder step with a known greedy output."""
 
@@ -63,6 +63,18 @@ class FakeDecoder:
     def __str__(self) -> str:
         ends = ", ".join("never" if end is None else str(end) for end in self.ends)
         return f"a fake decoder (vocabulary {self.vocab}) whose sequences end with EOS at steps [{ends}]"
+
+    def for_framework(self, fw: Any) -> Callable:
+        return self.step_function(fw.to_tensor, fw.loose_numpy)
+
+    def for_numpy(self) -> Callable:
+        return self.step_function(np.asarray, np.asarray)
+
+    def describe(self) -> str:
+        return str(self)
+
+    def mutated(self, fw: Any, passed: Any) -> bool:
+        return False
 
     def logits(self, prev: np.ndarray, counter: int) -> np.ndarray:
         """(B,) previous tokens at step `counter` -> (B, V) float32 logits."""

@@ -1,16 +1,16 @@
-"""Unit 02 exercises: additive_scores, masked_softmax and context_vector.
+"""Exercises on additive (Bahdanau) attention: additive_scores and context_vector (unit 02).
 
-NumPy references, test cases and plausible mistakes; the same table serves both frameworks.
-Shape legend: B batch, S source length, H state width, A attention width.
+Shape legend: B batch, S source length, D state width, A attention width.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from seq2bert.check.spec import Case, Exercise, Mistake, lengths_mask, softmax
+from seq2bert.check.masking import numpy_masked_softmax
+from seq2bert.check.references import references
+from seq2bert.check.registry import register
+from seq2bert.check.spec import Case, Exercise, Mistake, Output, lengths_mask
 
-# Same constant as the framework references (seq2bert.torch.ops.MASK_VALUE).
-MASK_VALUE = -1e9
 
 # ---------------------------------------------------------------- additive_scores
 
@@ -45,9 +45,9 @@ def _additive_scores(query, keys, w_q, w_k, v):
 
 ADDITIVE_SCORES = Exercise(
     name="additive_scores",
+    references=references("additive_scores"),
     unit="02",
-    output="the scores have",
-    kind="float",
+    outputs=(Output("the scores have", "float"),),
     grad_arg="query",
     make_cases=_additive_cases,
     reference=_additive_scores,
@@ -87,81 +87,13 @@ ADDITIVE_SCORES = Exercise(
     ),
 )
 
-# ---------------------------------------------------------------- masked_softmax
-
-
-def _softmax_case(rng, label, mask) -> Case:
-    mask = np.asarray(mask, dtype=bool)
-    scores = rng.normal(0.0, 2.0, size=mask.shape).astype(np.float32)
-    return Case(label, {"scores": scores, "mask": mask})
-
-
-def _softmax_cases(rng: np.random.Generator) -> list[Case]:
-    gaps = rng.random((2, 5)) < 0.6
-    gaps[:, 1] = True
-    return [
-        _softmax_case(rng, "random lengths", lengths_mask([6, 4, 1], 6)),
-        _softmax_case(rng, "batch of 1 without padding", lengths_mask([5], 5)),
-        _softmax_case(rng, "one source token", lengths_mask([1, 1], 1)),
-        _softmax_case(rng, "one real position per row", lengths_mask([1, 1, 1], 4)),
-        _softmax_case(rng, "mask with gaps", gaps),
-    ]
-
-
-def _masked_softmax(scores, mask, axis=-1):
-    return softmax(np.where(mask, scores, MASK_VALUE), axis=axis)
-
-
-def _weight_on_padding(case: Case, got: np.ndarray) -> float:
-    return float(np.max(np.where(case.args["mask"], 0.0, got)))
-
-
-def _nan_from_infinity(scores, mask):
-    with np.errstate(invalid="ignore"):
-        return softmax(scores * mask + (1.0 - mask) * -np.inf)
-
-
-MASKED_SOFTMAX = Exercise(
-    name="masked_softmax",
-    unit="02",
-    output="the weights have",
-    kind="float",
-    grad_arg="scores",
-    make_cases=_softmax_cases,
-    reference=_masked_softmax,
-    mistakes=(
-        Mistake("no_mask", lambda scores, mask: softmax(scores),
-                lambda case, got: f"masked positions got weight {_weight_on_padding(case, got):.2f}: "
-                                  "apply the mask BEFORE the softmax, by setting masked scores to a large "
-                                  "negative number (MASK_VALUE = -1e9)"),
-        Mistake("mask_by_zero", lambda scores, mask: softmax(scores * mask),
-                lambda case, got: f"masked positions got weight {_weight_on_padding(case, got):.2f}: "
-                                  "setting masked scores to 0 (or multiplying by the mask) is not enough, "
-                                  "exp(0) = 1 still gets weight; set them to a large negative number "
-                                  "(MASK_VALUE = -1e9)"),
-        Mistake("mask_after_softmax", lambda scores, mask: softmax(scores) * mask,
-                lambda case, got: f"a row of weights sums to {float(np.min(got.sum(axis=-1))):.3g}, not 1: "
-                                  "zeroing masked weights after the softmax leaves the rest unnormalised; "
-                                  "mask the scores before the softmax instead"),
-        Mistake("softmax_over_batch", lambda scores, mask: _masked_softmax(scores, mask, axis=0),
-                "the weights sum to 1 down the batch axis instead of along each row: take the softmax "
-                "over the last axis (dim=-1 / axis=-1)"),
-        Mistake("inverted_mask", lambda scores, mask: _masked_softmax(scores, ~mask),
-                "the weight sits on the padding: the mask is True at real positions, so fill the scores "
-                "where the mask is False (~mask in PyTorch, tf.logical_not(mask) in TensorFlow)"),
-        Mistake("nan_from_inf", _nan_from_infinity,
-                "the weights are NaN: 0 * -inf is NaN; set the masked scores with masked_fill / tf.where "
-                "to a large finite negative number (MASK_VALUE = -1e9) instead of multiplying by infinity"),
-    ),
-)
-
 # ---------------------------------------------------------------- context_vector
 
 
 def _context_case(rng, label, lengths, source, width) -> Case:
     batch = len(lengths)
     scores = rng.normal(size=(batch, source))
-    weights = _masked_softmax(scores, lengths_mask(lengths, source)).astype(np.float32)
+    weights = numpy_masked_softmax(scores, lengths_mask(lengths, source)).astype(np.float32)
     values = rng.normal(size=(batch, source, width)).astype(np.float32)
     return Case(label, {"weights": weights, "values": values})
 
@@ -181,9 +113,9 @@ def _context_vector(weights, values):
 
 CONTEXT_VECTOR = Exercise(
     name="context_vector",
+    references=references("context_vector"),
     unit="02",
-    output="the context vectors have",
-    kind="float",
+    outputs=(Output("the context vectors have", "float"),),
     grad_arg="weights",
     make_cases=_context_cases,
     reference=_context_vector,
@@ -208,4 +140,5 @@ CONTEXT_VECTOR = Exercise(
     ),
 )
 
-EXERCISES = (ADDITIVE_SCORES, MASKED_SOFTMAX, CONTEXT_VECTOR)
+
+register(ADDITIVE_SCORES, CONTEXT_VECTOR)
