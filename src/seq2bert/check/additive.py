@@ -35,7 +35,7 @@ def _additive_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _additive_hidden(query, keys, w_q, w_k):
-    """tanh(W_q s + W_k h_j): (B, H), (B, S, H) -> (B, S, A)."""
+    """tanh(W_q s + W_k h_j): (B, D), (B, S, D) -> (B, S, A)."""
     return np.tanh((query @ w_q)[:, None, :] + keys @ w_k)  # (B, 1, A) + (B, S, A)
 
 
@@ -75,7 +75,7 @@ ADDITIVE_SCORES = Exercise(
                 "the query must be projected too: use query @ w_q, not the raw query"),
         Mistake("transposed_weights",
                 lambda query, keys, w_q, w_k, v: _additive_hidden(query, keys, w_q.T, w_k.T) @ v,
-                "multiply by w_q and w_k as given (H, A) matrices, query @ w_q and keys @ w_k, "
+                "multiply by w_q and w_k as given (D, A) matrices, query @ w_q and keys @ w_k, "
                 "not by their transposes"),
         Mistake("swapped_weights",
                 lambda query, keys, w_q, w_k, v: _additive_hidden(query, keys, w_k, w_q) @ v,
@@ -108,7 +108,7 @@ def _context_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _context_vector(weights, values):
-    return np.einsum("bs,bsh->bh", weights.astype(np.float64), values)  # (B, S), (B, S, H) -> (B, H)
+    return np.einsum("bs,bsh->bh", weights.astype(np.float64), values)  # (B, S), (B, S, D) -> (B, D)
 
 
 CONTEXT_VECTOR = Exercise(
@@ -130,13 +130,13 @@ CONTEXT_VECTOR = Exercise(
                 "you took the mean of the weighted values: the weights already sum to 1, so take their "
                 "sum over the source axis"),
         Mistake("sum_over_features", lambda weights, values: (weights[:, :, None] * values).sum(axis=-1),
-                "you summed over the feature axis H: sum the weighted values over the source axis S "
-                "(axis 1) to get (B, H)"),
+                "you summed over the feature axis D: sum the weighted values over the source axis S "
+                "(axis 1) to get (B, D)"),
         Mistake("no_squeeze", lambda weights, values: weights[:, None, :] @ values,
-                "remove the middle axis of the result: (B, 1, H) -> (B, H) (squeeze axis 1)"),
+                "remove the middle axis of the result: (B, 1, D) -> (B, D) (squeeze axis 1)"),
         Mistake("matmul_without_axis", lambda weights, values: np.matmul(weights, values),
-                "weights (B, S) need a middle axis to be multiplied with values (B, S, H) sequence by "
-                "sequence: weights[:, None, :] @ values is (B, 1, H), then squeeze axis 1"),
+                "weights (B, S) need a middle axis to be multiplied with values (B, S, D) sequence by "
+                "sequence: weights[:, None, :] @ values is (B, 1, D), then squeeze axis 1"),
     ),
 )
 

@@ -3,7 +3,7 @@
 TensorFlow twins of seq2bert.torch.ops: same names, arguments, shapes and results. Token ids
 and lengths are int32 here (int64 in PyTorch), floats are float32.
 
-Shape legend: B batch, S source length, T target length, H state width, A attention width,
+Shape legend: B batch, S source length, T target length, D state width, A attention width,
 V vocabulary.
 """
 from __future__ import annotations
@@ -55,10 +55,10 @@ def additive_scores(query: tf.Tensor, keys: tf.Tensor, w_q: tf.Tensor,
                     w_k: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
     """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j).
 
-    query (B, H), keys (B, S, H), w_q (H, A), w_k (H, A), v (A,) -> scores (B, S).
+    query (B, D), keys (B, S, D), w_q (D, A), w_k (D, A), v (A,) -> scores (B, S).
     """
-    projected_query = query @ w_q  # (B, H) @ (H, A) -> (B, A)
-    projected_keys = keys @ w_k  # (B, S, H) @ (H, A) -> (B, S, A)
+    projected_query = query @ w_q  # (B, D) @ (D, A) -> (B, A)
+    projected_keys = keys @ w_k  # (B, S, D) @ (D, A) -> (B, S, A)
     hidden = tf.tanh(projected_query[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A)
     return tf.linalg.matvec(hidden, v)  # (B, S, A) @ (A,) -> (B, S)
 
@@ -70,5 +70,5 @@ def masked_softmax(scores: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
 
 
 def context_vector(weights: tf.Tensor, values: tf.Tensor) -> tf.Tensor:
-    """Weighted sum of values: weights (B, S), values (B, S, H) -> (B, H)."""
-    return tf.squeeze(weights[:, None, :] @ values, axis=1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
+    """Weighted sum of values: weights (B, S), values (B, S, D) -> (B, D)."""
+    return tf.squeeze(weights[:, None, :] @ values, axis=1)  # (B, 1, S) @ (B, S, D) -> (B, 1, D) -> (B, D)

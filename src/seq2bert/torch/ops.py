@@ -1,6 +1,6 @@
 """Small tensor functions the notebooks ask learners to write; these are the references.
 
-Shape legend: B batch, S source length, T target length, H state width, A attention width,
+Shape legend: B batch, S source length, T target length, D state width, A attention width,
 V vocabulary.
 """
 from __future__ import annotations
@@ -53,10 +53,10 @@ def additive_scores(query: torch.Tensor, keys: torch.Tensor, w_q: torch.Tensor,
                     w_k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j).
 
-    query (B, H), keys (B, S, H), w_q (H, A), w_k (H, A), v (A,) -> scores (B, S).
+    query (B, D), keys (B, S, D), w_q (D, A), w_k (D, A), v (A,) -> scores (B, S).
     """
-    projected_query = query @ w_q  # (B, H) @ (H, A) -> (B, A)
-    projected_keys = keys @ w_k  # (B, S, H) @ (H, A) -> (B, S, A)
+    projected_query = query @ w_q  # (B, D) @ (D, A) -> (B, A)
+    projected_keys = keys @ w_k  # (B, S, D) @ (D, A) -> (B, S, A)
     hidden = torch.tanh(projected_query[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A)
     return hidden @ v  # (B, S, A) @ (A,) -> (B, S)
 
@@ -68,5 +68,5 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def context_vector(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Weighted sum of values: weights (B, S), values (B, S, H) -> (B, H)."""
-    return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
+    """Weighted sum of values: weights (B, S), values (B, S, D) -> (B, D)."""
+    return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, 1, D) -> (B, D)
