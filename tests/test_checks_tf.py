@@ -250,7 +250,7 @@ WRONG = [
     ("context_vector", context_unweighted_sum, "you summed the values without the attention weights"),
     ("context_vector", context_weighted_mean, "the weights already sum to 1"),
     ("context_vector", context_no_squeeze, "squeeze axis 1"),
-    ("context_vector", context_wrong_axis, "you summed over the feature axis H"),
+    ("context_vector", context_wrong_axis, "you summed over the feature axis D"),
 ]
 
 RIGHT = [

@@ -267,8 +267,8 @@ WRONG = [
     ("masked_softmax", softmax_inf_product, "0 * -inf is NaN"),
     ("masked_softmax", softmax_in_place, "changed its argument `scores` in place"),
     ("context_vector", context_mean, "you averaged the values without the attention weights"),
-    ("context_vector", context_wrong_axis, "you summed over the feature axis H"),
-    ("context_vector", context_no_squeeze, "(B, 1, H) -> (B, H)"),
+    ("context_vector", context_wrong_axis, "you summed over the feature axis D"),
+    ("context_vector", context_no_squeeze, "(B, 1, D) -> (B, D)"),
     ("context_vector", context_plain_matmul, "the context vectors have shape (2, 2, 3) but expected (2, 3)"),
 ]
 
