@@ -7,7 +7,8 @@ imports them, so adding a unit's exercises edits no list here.
 from __future__ import annotations
 
 import importlib
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 from seq2bert.check.spec import Exercise
 
@@ -49,6 +50,17 @@ def get(name: str) -> Exercise:
 def exercise_names(unit: str | None = None) -> list[str]:
     """Names of the checked exercises, optionally of one unit ("01", "02"), in registration order."""
     return [name for name, exercise in all_exercises().items() if unit is None or exercise.unit == unit]
+
+
+@contextmanager
+def restored() -> Iterator[None]:
+    """Whatever is registered inside the with-block is forgotten after it (for tests of extra units)."""
+    saved = dict(_EXERCISES)
+    try:
+        yield
+    finally:
+        _EXERCISES.clear()
+        _EXERCISES.update(saved)
 
 
 def resolve(path: str) -> object:
