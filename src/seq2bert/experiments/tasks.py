@@ -1,10 +1,8 @@
-"""Framework-neutral pieces of the notebooks' experiments: building tasks and scoring them."""
+"""Sequence-to-sequence tasks for the experiments: building them from generated pairs, scoring predictions."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
+from typing import Callable, Sequence
 
 from seq2bert import metrics
 from seq2bert.data import dates, toy
@@ -50,12 +48,12 @@ def toy_task(n_train: int, n_test: int, seed: int) -> Task:
     return make_task("toy translation", toy.generate(n_train + n_test, seed), n_test, words, words)
 
 
-def score(task: Task, predictions: list[list[int]]) -> dict:
-    """Exact match, token accuracy and BLEU of greedy predictions, overall and by source length."""
+def score(task: Task, predictions: list[list[int]], buckets: Sequence = metrics.LENGTH_BUCKETS) -> dict:
+    """Exact match, token accuracy and BLEU of greedy predictions, overall and by source length (metrics.evaluate)."""
     hypotheses = [task.tgt_vocab.decode(ids) for ids in predictions]
     references = [task.tgt_tokenize(target) for _, target in task.test_pairs]
     lengths = [len(task.src_tokenize(source)) for source, _ in task.test_pairs]
-    return metrics.evaluate(hypotheses, references, lengths)
+    return metrics.evaluate(hypotheses, references, lengths, buckets)
 
 
 def examples(task: Task, predictions: list[list[int]], count: int = 5, joiner: str = " ") -> list[tuple[str, str, str]]:
@@ -64,59 +62,3 @@ def examples(task: Task, predictions: list[list[int]], count: int = 5, joiner: s
     for (source, target), ids in list(zip(task.test_pairs, predictions))[:count]:
         rows.append((source, target, joiner.join(task.tgt_vocab.decode(ids))))
     return rows
-
-
-def accuracy_by_position(task: Task, predictions: list[list[int]], buckets: tuple = ((4, 10), (31, 40))) -> dict:
-    """Token accuracy at each target position, for held-out sources in each length range.
-
-    Shows where a fixed-size encoder state runs out: for long sources the first target words
-    can still be right while later ones degrade.
-    """
-    curves = {}
-    for low, high in buckets:
-        hits, totals = {}, {}
-        for (source, target), ids in zip(task.test_pairs, predictions):
-            if not low <= len(task.src_tokenize(source)) <= high:
-                continue
-            hypothesis, reference = task.tgt_vocab.decode(ids), task.tgt_tokenize(target)
-            for position, token in enumerate(reference):
-                totals[position] = totals.get(position, 0) + 1
-                hits[position] = hits.get(position, 0) + int(position < len(hypothesis) and hypothesis[position] == token)
-        # Positions with few examples are noise; keep those reached by at least 10 references.
-        curves[f"{low}–{high} words"] = {p: hits[p] / totals[p] for p in sorted(totals) if totals[p] >= 10}
-    return curves
-
-
-def _gold_links(source: str, target: str) -> dict[int, set[int]]:
-    """Target position -> the source positions it translates (from the toy grammar)."""
-    links: dict[int, set[int]] = {}
-    for s, t in toy.alignment(source, target):
-        links.setdefault(t, set()).add(s)
-    return links
-
-
-def alignment_accuracy(task: Task, predictions: list[list[int]], attention: list) -> float:
-    """Share of target words whose strongest attention falls on a source word they translate.
-
-    Counted over held-out sentences translated exactly (so positions line up), against the
-    toy grammar's gold word alignment.
-    """
-    hits = total = 0
-    for (source, target), ids, weights in zip(task.test_pairs, predictions, attention):
-        if task.tgt_vocab.decode(ids) != task.tgt_tokenize(target):
-            continue
-        for t, sources in _gold_links(source, target).items():
-            total += 1
-            hits += int(int(np.argmax(weights[t])) in sources)
-    return hits / max(total, 1)
-
-
-def reordered_example(task: Task, predictions: list[list[int]], min_words: int = 6, max_words: int = 14) -> int:
-    """Index of a short, exactly translated held-out pair whose alignment crosses (noun–adjective swap)."""
-    for index, ((source, target), ids) in enumerate(zip(task.test_pairs, predictions)):
-        if not min_words <= len(source.split()) <= max_words or task.tgt_vocab.decode(ids) != target.split():
-            continue
-        links = sorted(toy.alignment(source, target))
-        if any(s1 < s2 and t1 > t2 for s1, t1 in links for s2, t2 in links):
-            return index
-    raise LookupError("no exactly translated held-out sentence with crossing alignments")
