@@ -241,3 +241,13 @@ def test_bad_arguments_exit_2(course, tmp_path, args, message):
                             env=_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_course_readme_has_a_timing_table_the_generator_keeps():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert runner.update_timings(readme, _summary(("01", "pytorch", "fast", "ok", "1"))) != readme
+    table = readme.split(runner.TIMINGS_START)[1].split(runner.TIMINGS_END)[0]
+    fast = [line.split("|")[3].strip() for line in table.strip().splitlines()[2:]]
+    rows = [("01", "pytorch"), ("01", "tensorflow"), ("02", "pytorch"), ("02", "tensorflow")]
+    same = _summary(*((unit, fw, "fast", "ok", seconds) for (unit, fw), seconds in zip(rows, fast)))
+    assert runner.update_timings(readme, same) == readme  # regenerating from the same numbers changes nothing
