@@ -2,7 +2,9 @@
 
 Fast mode (``SEQ2BERT_FAST=1``, set by tests and ``make run``) only shrinks sizes and step
 counts; the code path is the same in both modes. Each unit's fast and full sizes are part of
-its catalogue entry in `seq2bert.units`; `sizes(unit)` picks one of the two.
+its catalogue entry in `seq2bert.units`; `sizes(unit)` picks one of the two. A unit's sizes
+dataclass (frozen, one comment per field) lives here, free of torch and TensorFlow, so the
+catalogue can import it; a new kind of unit adds its own (e.g. a TransformerSizes).
 """
 from __future__ import annotations
 
