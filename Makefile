@@ -8,11 +8,13 @@ STAMP := $(VENV)/.seq2bert-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install lab test run notebooks doctor clean help
+.PHONY: install lab test test-fast run readme-timings notebooks doctor clean help
 help:
 	@echo "make lab        open JupyterLab on the course start page"
 	@echo "make test       run every test, every notebook included (fast mode)"
+	@echo "make test-fast  package and parity tests only: no notebooks, nothing marked slow"
 	@echo "make run        execute every solution notebook (fast mode), summary in build/run/"
+	@echo "make readme-timings  rewrite README's timing table from build/run/summary.csv"
 	@echo "make notebooks  regenerate notebooks/ and solutions/ from course/"
 	@echo "make doctor     check that this machine can run the course"
 	@echo "make install    create .venv and install the course"
@@ -33,8 +35,14 @@ lab: $(STAMP)
 test: $(STAMP)
 	SEQ2BERT_FAST=1 $(PY) -m pytest tests notebooks solutions --nbval-lax -n 2 --dist loadfile -q
 
+test-fast: $(STAMP)
+	SEQ2BERT_FAST=1 $(PY) -m pytest tests -m "not slow" -n 2 --dist loadfile -q
+
 run: $(STAMP)
 	$(PY) -m seq2bert run
+
+readme-timings: $(STAMP)
+	$(PY) -m seq2bert run --update-readme
 
 notebooks: $(STAMP)
 	$(PY) -m seq2bert build

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from seq2bert.metrics import (BUCKET_ORDER, bleu, by_bucket, evaluate, exact_match, length_bucket,
-                              token_accuracy)
+from seq2bert.metrics import (BUCKET_ORDER, LENGTH_BUCKETS, OTHER_BUCKET, bleu, by_bucket, check_buckets, evaluate,
+                              exact_match, length_bucket, token_accuracy)
 
 
 def test_exact_match_counts_identical_sequences():
@@ -84,11 +84,46 @@ def test_length_bucket_edges(length, bucket):
     assert length_bucket(length) == bucket
 
 
-@pytest.mark.parametrize("length, message", [(3, "outside"), (41, "outside"), (True, "must be an int"),
-                                             (12.0, "must be an int")])
+@pytest.mark.parametrize("length", [0, 1, 3, 41, 500])
+def test_length_bucket_puts_other_lengths_in_the_catch_all(length):
+    assert length_bucket(length) == OTHER_BUCKET == "other"
+
+
+@pytest.mark.parametrize("length, message", [(True, "must be an int"), (12.0, "must be an int"),
+                                             ("7", "must be an int"), (-1, "cannot be negative")])
 def test_length_bucket_rejects_bad_lengths(length, message):
     with pytest.raises(ValueError, match=message):
         length_bucket(length)
+
+
+def test_length_bucket_with_given_buckets():
+    subword = (("1–32", 1, 32), ("33–128", 33, 128))
+    assert [length_bucket(n, subword) for n in (1, 32, 33, 128, 129, 0)] == ["1–32", "1–32", "33–128", "33–128",
+                                                                               "other", "other"]
+
+
+def test_default_buckets_are_bahdanau_figure_2():
+    assert LENGTH_BUCKETS == (("4–10", 4, 10), ("11–20", 11, 20), ("21–30", 21, 30), ("31–40", 31, 40))
+    assert BUCKET_ORDER == ("4–10", "11–20", "21–30", "31–40")
+
+
+@pytest.mark.parametrize("buckets, message", [
+    ((), "no length buckets"),
+    ((("a", 1, 5), ("b", 5, 9)), "'a' and 'b' overlap"),
+    ((("wide", 1, 50), ("inner", 10, 20)), "'wide' and 'inner' overlap"),
+    ((("a", 1, 5), ("a", 6, 9)), "must be unique"),
+    ((("other", 1, 5),), "must be unique and not 'other'"),
+    ((("a", 5, 1),), "0 <= shortest <= longest"),
+    ((("a", -1, 3),), "0 <= shortest <= longest"),
+    ((("a", 1.0, 3),), "0 <= shortest <= longest"),
+    ((("a", 1),), "is \\(name, shortest, longest\\)"),
+    (((1, 1, 3),), "is \\(name, shortest, longest\\)"),
+])
+def test_check_buckets_rejects_bad_buckets(buckets, message):
+    with pytest.raises(ValueError, match=message):
+        check_buckets(buckets)
+    with pytest.raises(ValueError, match=message):
+        evaluate([["a"]], [["a"]], source_lengths=[3], buckets=buckets)
 
 
 def test_by_bucket_means_in_the_given_order():
@@ -125,6 +160,35 @@ def test_evaluate_overall_and_by_length():
     assert result["bleu_by_length"]["4–10"] == pytest.approx(100.0)
     assert result["bleu_by_length"]["31–40"] == pytest.approx(0.0)
     assert list(result["exact_match_by_length"]) == [b for b in BUCKET_ORDER if b != "21–30"]
+
+
+def test_evaluate_reports_lengths_outside_every_bucket_as_other():
+    predictions = [["a", "b"], ["c"], ["d", "e"], ["f"]]
+    references = [["a", "b"], ["x"], ["d", "e"], ["f"]]
+    result = evaluate(predictions, references, source_lengths=[2, 55, 7, 0])
+    assert result["count"] == 4
+    assert list(result["count_by_length"]) == ["4–10", "other"]  # "other" comes after the named buckets
+    assert result["count_by_length"] == {"4–10": 1, "other": 3}
+    assert result["exact_match_by_length"] == {"4–10": 1.0, "other": pytest.approx(2 / 3)}
+    assert result["token_accuracy_by_length"] == {"4–10": 1.0, "other": pytest.approx(3 / 4)}
+    assert list(result["bleu_by_length"]) == ["4–10", "other"]
+
+
+def test_evaluate_with_given_buckets():
+    predictions = [["a"], ["b"], ["c"], ["z"]]
+    references = [["a"], ["b"], ["c"], ["d"]]
+    buckets = (("long", 50, 99), ("short", 1, 49))
+    result = evaluate(predictions, references, source_lengths=[3, 60, 70, 120], buckets=buckets)
+    assert list(result["count_by_length"]) == ["long", "short", "other"]  # the order given, then "other"
+    assert result["count_by_length"] == {"long": 2, "short": 1, "other": 1}
+    assert result["exact_match_by_length"] == {"long": 1.0, "short": 1.0, "other": 0.0}
+
+
+def test_evaluate_rejects_bad_source_lengths():
+    with pytest.raises(ValueError, match="cannot be negative"):
+        evaluate([["a"]], [["a"]], source_lengths=[-2])
+    with pytest.raises(ValueError, match="must be an int"):
+        evaluate([["a"]], [["a"]], source_lengths=[2.5])
 
 
 def test_evaluate_rejects_mismatched_lengths():

@@ -13,8 +13,11 @@ without BOS, EOS or padding: strip those before scoring. `predictions[i]` is sco
 - BLEU: corpus BLEU (sacrebleu, 0-100) of the space-joined tokens, with sacrebleu's own
   tokenisation turned off because the tokens are already the units to compare.
 
-Length buckets group examples by source length as in Bahdanau et al. (2015), Figure 2:
-"4–10", "11–20", "21–30", "31–40" (the dash is an en dash), see `length_bucket`.
+Length buckets group examples by source length. They are a parameter, `(name, shortest,
+longest)` triples with inclusive, non-overlapping ranges; the default, `LENGTH_BUCKETS`, is
+Bahdanau et al. (2015), Figure 2: "4–10", "11–20", "21–30", "31–40" (the dash is an en dash).
+Any source length is accepted: one that falls in no bucket goes to the catch-all bucket
+"other" (`OTHER_BUCKET`), reported after the named ones when it has examples.
 """
 from __future__ import annotations
 
@@ -25,17 +28,47 @@ import numpy as np
 # (name, shortest, longest) source lengths, inclusive.
 LENGTH_BUCKETS = (("4–10", 4, 10), ("11–20", 11, 20), ("21–30", 21, 30), ("31–40", 31, 40))
 BUCKET_ORDER = tuple(name for name, _, _ in LENGTH_BUCKETS)
+OTHER_BUCKET = "other"  # lengths outside every bucket
 
 
-def length_bucket(length: int) -> str:
-    """The bucket name ("4–10", ..., "31–40") of a source length in tokens."""
-    if isinstance(length, bool) or not isinstance(length, (int, np.integer)):
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_buckets(buckets: Sequence) -> tuple[tuple[str, int, int], ...]:
+    """`buckets` as a tuple of (name, shortest, longest), or a ValueError saying what is wrong."""
+    checked = []
+    for bucket in buckets:
+        if not (isinstance(bucket, (tuple, list)) and len(bucket) == 3 and isinstance(bucket[0], str)
+                and _is_int(bucket[1]) and _is_int(bucket[2]) and 0 <= bucket[1] <= bucket[2]):
+            raise ValueError(f"a length bucket is (name, shortest, longest) with 0 <= shortest <= longest, got {bucket!r}")
+        checked.append((bucket[0], int(bucket[1]), int(bucket[2])))
+    if not checked:
+        raise ValueError("there are no length buckets")
+    names = [name for name, _, _ in checked]
+    if len(set(names)) < len(names) or OTHER_BUCKET in names:
+        raise ValueError(f"length bucket names must be unique and not {OTHER_BUCKET!r}, got {names}")
+    ranges = sorted((low, high, name) for name, low, high in checked)
+    for (_, high, name), (low, _, later) in zip(ranges, ranges[1:]):
+        if low <= high:
+            raise ValueError(f"length buckets {name!r} and {later!r} overlap")
+    return tuple(checked)
+
+
+def _bucket_of(length: Any, buckets: tuple[tuple[str, int, int], ...]) -> str:
+    if not _is_int(length):
         raise ValueError(f"a source length must be an int, got {length!r}")
-    for name, shortest, longest in LENGTH_BUCKETS:
+    if length < 0:
+        raise ValueError(f"a source length cannot be negative, got {length}")
+    for name, shortest, longest in buckets:
         if shortest <= length <= longest:
             return name
-    raise ValueError(f"source length {length} is outside the length buckets "
-                     f"({LENGTH_BUCKETS[0][1]}–{LENGTH_BUCKETS[-1][2]} tokens)")
+    return OTHER_BUCKET
+
+
+def length_bucket(length: int, buckets: Sequence = LENGTH_BUCKETS) -> str:
+    """The name of the bucket holding a source length in tokens, or OTHER_BUCKET if none does."""
+    return _bucket_of(length, check_buckets(buckets))
 
 
 def _tokens(sequence: Any, what: str) -> list:
@@ -143,19 +176,23 @@ def by_bucket(values_per_example: Sequence[float], buckets_per_example: Sequence
     return means
 
 
-def evaluate(predictions: Sequence, references: Sequence, source_lengths: Sequence[int]) -> dict[str, Any]:
+def evaluate(predictions: Sequence, references: Sequence, source_lengths: Sequence[int],
+             buckets: Sequence = LENGTH_BUCKETS) -> dict[str, Any]:
     """Overall and per-length-bucket exact match, token accuracy and BLEU.
 
     Returns {"count", "exact_match", "token_accuracy", "bleu"} for all examples and, for each of
-    those, a "<name>_by_length" dict {bucket: value} over the buckets that have examples. Per
-    bucket, token accuracy pools positions and BLEU is the corpus BLEU of that bucket, as overall.
+    those, a "<name>_by_length" dict {bucket: value} over the buckets that have examples, in the
+    order of `buckets`, then OTHER_BUCKET for sources in none of them. Per bucket, token accuracy
+    pools positions and BLEU is the corpus BLEU of that bucket, as overall.
     """
+    buckets = check_buckets(buckets)
     pairs = _pairs(predictions, references)
     predictions = [p for p, _ in pairs]
     references = [r for _, r in pairs]
     if len(source_lengths) != len(pairs):
         raise ValueError(f"got {len(source_lengths)} source lengths for {len(pairs)} examples")
-    buckets = [length_bucket(n) for n in source_lengths]
+    names = [_bucket_of(n, buckets) for n in source_lengths]
+    order = (*(name for name, _, _ in buckets), OTHER_BUCKET)
     exact = exact_matches(predictions, references)
     counts = token_counts(predictions, references)
     correct_share = [c / n for c, n in counts]
@@ -166,12 +203,12 @@ def evaluate(predictions: Sequence, references: Sequence, source_lengths: Sequen
         "token_accuracy": sum(c for c, _ in counts) / sum(lengths),
         "bleu": bleu(predictions, references),
         "count_by_length": {},
-        "exact_match_by_length": by_bucket(exact, buckets, BUCKET_ORDER),
-        "token_accuracy_by_length": by_bucket(correct_share, buckets, BUCKET_ORDER, weights=lengths),
+        "exact_match_by_length": by_bucket(exact, names, order),
+        "token_accuracy_by_length": by_bucket(correct_share, names, order, weights=lengths),
         "bleu_by_length": {},
     }
-    for bucket in BUCKET_ORDER:
-        members = [i for i, b in enumerate(buckets) if b == bucket]
+    for bucket in order:
+        members = [i for i, b in enumerate(names) if b == bucket]
         if members:
             result["count_by_length"][bucket] = len(members)
             result["bleu_by_length"][bucket] = bleu([predictions[i] for i in members],

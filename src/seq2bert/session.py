@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from seq2bert.settings import CPU_THREADS, Sizes, fast_mode, sizes
+from seq2bert.settings import CPU_THREADS, fast_mode, sizes
 from seq2bert.units import get_framework, get_unit
 
 
@@ -19,7 +20,7 @@ class Session:
     framework: str  # "pytorch" or "tensorflow"
     fast: bool  # fast mode (tests, CI, `make run`) or full mode (learners)
     seed: int  # the seed every generator and model starts from
-    sizes: Sizes  # data sizes and step counts for this unit and mode
+    sizes: Any  # this unit's own sizes dataclass (e.g. Seq2SeqSizes), in this run's mode
 
     def __str__(self) -> str:
         mode = "fast (CI/tests)" if self.fast else "full"
@@ -73,5 +74,5 @@ def setup(unit: str, framework: str, seed: int = 0, plots: bool = True) -> Sessi
         from seq2bert.plot import use_course_style
 
         use_course_style()
-    session = Session(unit=unit, framework=framework, fast=fast_mode(), seed=seed, sizes=sizes(unit))
-    return session
+    fast = fast_mode()
+    return Session(unit=unit, framework=framework, fast=fast, seed=seed, sizes=sizes(unit, fast))

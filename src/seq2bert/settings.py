@@ -1,12 +1,16 @@
-"""Fast mode and the sizes of every unit's experiments, read from this one place.
+"""Fast mode, and the dataclasses that hold each unit's sizes.
 
 Fast mode (``SEQ2BERT_FAST=1``, set by tests and ``make run``) only shrinks sizes and step
-counts; the code path is the same in both modes.
+counts; the code path is the same in both modes. Each unit's fast and full sizes are part of
+its catalogue entry in `seq2bert.units`; `sizes(unit)` picks one of the two. A unit's sizes
+dataclass (frozen, one comment per field) lives here, free of torch and TensorFlow, so the
+catalogue can import it; a new kind of unit adds its own (e.g. a TransformerSizes).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, is_dataclass
+from typing import Any
 
 FAST_ENV = "SEQ2BERT_FAST"
 
@@ -17,8 +21,8 @@ def fast_mode() -> bool:
 
 
 @dataclass(frozen=True)
-class Sizes:
-    """How much data and how many optimiser steps a unit's experiments use."""
+class Seq2SeqSizes:
+    """How much data and how many optimiser steps a GRU encoder–decoder experiment uses."""
 
     date_train: int  # training pairs for the date-normalisation task
     date_steps: int  # optimiser steps on dates
@@ -27,33 +31,39 @@ class Sizes:
     eval_pairs: int  # held-out pairs for every reported metric
     batch_size: int  # pairs per optimiser step
     embed: int  # token embedding width
-    hidden: int  # GRU state width (and attention width)
+    hidden: int  # GRU state width (D in the shape legend), also the attention width
     learning_rate: float  # Adam step size
 
 
-# Step budgets were calibrated on a 2-core CPU; see README ("Timings").
-_SIZES = {
-    "01": {
-        "fast": Sizes(date_train=6000, date_steps=400, toy_train=8000, toy_steps=400,
-                      eval_pairs=400, batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
-        "full": Sizes(date_train=20000, date_steps=2000, toy_train=40000, toy_steps=2000,
-                      eval_pairs=1000, batch_size=64, embed=64, hidden=128, learning_rate=4e-3),
-    },
-    "02": {
-        "fast": Sizes(date_train=6000, date_steps=600, toy_train=8000, toy_steps=300,
-                      eval_pairs=400, batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
-        "full": Sizes(date_train=20000, date_steps=1000, toy_train=40000, toy_steps=1200,
-                      eval_pairs=1000, batch_size=64, embed=64, hidden=128, learning_rate=4e-3),
-    },
-}
+def _is_frozen_dataclass(value: Any) -> bool:
+    return is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen
 
 
-def sizes(unit: str, fast: bool | None = None) -> Sizes:
-    """The sizes for `unit` ("01", "02", ...) in fast or full mode (default: from the env)."""
-    if unit not in _SIZES:
-        raise KeyError(f"no sizes for unit {unit!r}; known units: {', '.join(sorted(_SIZES))}")
-    mode = "fast" if (fast_mode() if fast is None else fast) else "full"
-    return _SIZES[unit][mode]
+@dataclass(frozen=True)
+class ModeSizes:
+    """A unit's sizes in fast mode (tests, CI) and full mode (learners): one dataclass, two instances."""
+
+    fast: Any  # a frozen dataclass instance, e.g. Seq2SeqSizes
+    full: Any  # the same dataclass with the learners' values
+
+    def __post_init__(self) -> None:
+        for mode in ("fast", "full"):
+            if not _is_frozen_dataclass(getattr(self, mode)):
+                raise TypeError(f"{mode} sizes must be a frozen dataclass instance, got {getattr(self, mode)!r}")
+        if type(self.fast) is not type(self.full):
+            raise TypeError(f"fast and full sizes must be the same dataclass, got "
+                            f"{type(self.fast).__name__} and {type(self.full).__name__}")
+
+    def pick(self, fast: bool) -> Any:
+        return self.fast if fast else self.full
+
+
+def sizes(unit: str | int, fast: bool | None = None) -> Any:
+    """The sizes dataclass of `unit` ("01", "02", ...) in fast or full mode (default: from the env)."""
+    # Imported here because the catalogue imports this module for the size dataclasses.
+    from seq2bert.units import get_unit
+
+    return get_unit(unit).sizes.pick(fast_mode() if fast is None else fast)
 
 
 def quiet() -> bool:

@@ -1,13 +1,29 @@
-"""The course catalogue: units, frameworks, and where each unit's files live."""
+"""The course catalogue: one entry per unit, with its files, sizes, time budget and checks.
+
+Adding a unit is one `Unit(...)` entry in `UNITS` below. Tests and add-ons can add entries at
+run time with `register(unit)` (or `registered(unit)` for the length of a `with` block); the
+modules named in ``SEQ2BERT_EXTRA_UNITS`` (separated by ``os.pathsep``) are imported the first
+time the catalogue is read and may call `register`, which is how a kernel or a grading sandbox
+started from a test sees the same extra units as the test itself.
+"""
 from __future__ import annotations
 
+import importlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from seq2bert.settings import ModeSizes, Seq2SeqSizes
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 _FRAMEWORK_ALIASES = {"pytorch": "pytorch", "torch": "pytorch", "pt": "pytorch",
                       "tensorflow": "tensorflow", "tf": "tensorflow", "keras": "tensorflow"}
+EXTRA_UNITS_ENV = "SEQ2BERT_EXTRA_UNITS"
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 class CourseError(ValueError):
@@ -21,7 +37,23 @@ class Unit:
     number: str  # two digits, "01"
     topic: str  # snake_case topic, "seq2seq"
     title: str  # human title
-    checks: tuple[str, ...] = ()  # modules whose import registers this unit's exercise checks
+    sizes: ModeSizes  # fast and full sizes of its experiments; settings.sizes(number) picks one
+    budget_seconds: float  # how long one of its notebooks may take in fast mode on the CI machine
+    checks: tuple[str, ...] = ()  # modules whose import registers its exercise checks, "seq2bert.check.masking"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.number, str) and re.fullmatch(r"\d\d", self.number)):
+            raise ValueError(f"a unit number is two digits as a string, like '03'; got {self.number!r}")
+        if not (isinstance(self.topic, str) and re.fullmatch(r"[a-z][a-z0-9_]*", self.topic)):
+            raise ValueError(f"unit {self.number}: the topic must be snake_case, got {self.topic!r}")
+        if not isinstance(self.sizes, ModeSizes):
+            raise ValueError(f"unit {self.number}: sizes must be ModeSizes(fast=..., full=...), got {self.sizes!r}")
+        if isinstance(self.budget_seconds, bool) or not isinstance(self.budget_seconds, (int, float)) \
+                or not 0 < self.budget_seconds < float("inf"):
+            raise ValueError(f"unit {self.number}: budget_seconds must be a positive number, got {self.budget_seconds!r}")
+        if not (isinstance(self.checks, tuple)
+                and all(isinstance(m, str) and _MODULE_NAME.fullmatch(m) for m in self.checks)):
+            raise ValueError(f"unit {self.number}: checks must be a tuple of module names, got {self.checks!r}")
 
     @property
     def stem(self) -> str:
@@ -40,12 +72,106 @@ class Unit:
         return root / "quizzes" / f"{self.stem}.yml"
 
 
-UNITS = (
+class Catalogue(Sequence):
+    """The units in number order; reads like a tuple, and `register` adds one."""
+
+    def __init__(self, units: Sequence[Unit]) -> None:
+        self._units: list[Unit] = []
+        self._extras_loaded = False
+        for unit in units:
+            self._add(unit)
+
+    def _entries(self) -> list[Unit]:
+        if not self._extras_loaded:
+            self._load_extras()
+        return self._units
+
+    def _load_extras(self) -> None:
+        self._extras_loaded = True  # before importing: the modules read the catalogue to register
+        names = [n.strip() for n in os.environ.get(EXTRA_UNITS_ENV, "").split(os.pathsep) if n.strip()]
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception as error:  # any failure: the same one-line message
+                self._extras_loaded = False
+                raise CourseError(f"{EXTRA_UNITS_ENV}: cannot import {name!r} "
+                                  f"({type(error).__name__}: {error})") from None
+
+    def __iter__(self) -> Iterator[Unit]:
+        return iter(tuple(self._entries()))
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __getitem__(self, index):
+        return tuple(self._entries())[index]
+
+    def __repr__(self) -> str:
+        return f"Catalogue({', '.join(unit.stem for unit in self._units)})"
+
+    def _add(self, unit: Unit) -> bool:
+        """Add `unit`; False if this very entry is already there, CourseError if it clashes."""
+        if not isinstance(unit, Unit):
+            raise TypeError(f"only a Unit can join the catalogue, got {unit!r}")
+        for known in self._units:
+            if known == unit:
+                return False
+            if {known.number, known.stem, known.topic} & {unit.number, unit.stem, unit.topic}:
+                raise CourseError(f"cannot add unit {unit.stem}: unit {known.stem} ({known.title}) "
+                                  f"already has that number or topic")
+        self._units.append(unit)
+        self._units.sort(key=lambda u: u.number)
+        return True
+
+    def register(self, unit: Unit) -> Unit:
+        """Add `unit` (once; registering the identical entry again is a no-op) and return it."""
+        self._entries()
+        self._add(unit)
+        return unit
+
+    def unregister(self, unit: Unit) -> None:
+        """Remove a registered unit (tests); a unit that is not there is an error."""
+        if unit not in self._units:
+            raise CourseError(f"unit {unit.stem} is not in the catalogue")
+        self._units.remove(unit)
+
+
+# Sizes and budgets were calibrated on a 2-core CPU (the CI machine); see README ("Timings").
+UNITS = Catalogue((
     Unit("01", "seq2seq", "RNN encoder–decoder",
-         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding")),
+         sizes=ModeSizes(
+             fast=Seq2SeqSizes(date_train=6000, date_steps=400, toy_train=8000, toy_steps=400, eval_pairs=400,
+                               batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
+             full=Seq2SeqSizes(date_train=20000, date_steps=2000, toy_train=40000, toy_steps=2000, eval_pairs=1000,
+                               batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
+         budget_seconds=60,
+         checks=("seq2bert.check.seq2seq",)),
     Unit("02", "bahdanau_attention", "Bahdanau (additive) attention",
-         checks=("seq2bert.check.additive", "seq2bert.check.masking")),
-)
+         sizes=ModeSizes(
+             fast=Seq2SeqSizes(date_train=6000, date_steps=600, toy_train=8000, toy_steps=300, eval_pairs=400,
+                               batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
+             full=Seq2SeqSizes(date_train=20000, date_steps=1000, toy_train=40000, toy_steps=1200, eval_pairs=1000,
+                               batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
+         budget_seconds=90,
+         checks=("seq2bert.check.additive",)),
+))
+
+
+def register(unit: Unit) -> Unit:
+    """Add a unit to the catalogue that get_unit, settings.sizes, build, run and grade read; returns it."""
+    return UNITS.register(unit)
+
+
+@contextmanager
+def registered(unit: Unit) -> Iterator[Unit]:
+    """The catalogue with `unit` added for the length of a `with` block (tests)."""
+    UNITS._entries()
+    added = UNITS._add(unit)
+    try:
+        yield unit
+    finally:
+        if added:
+            UNITS.unregister(unit)
 
 
 def get_unit(ref: str | int) -> Unit:
