@@ -140,16 +140,3 @@ def test_batches_smaller_than_batch_size_and_bad_arguments():
     with pytest.raises(ValueError, match="empty"):
         next(text.batches(data.subset([]), 4, seed=0))
 
-
-@pytest.mark.parametrize("n, label", [(4, "4–10"), (10, "4–10"), (11, "11–20"), (20, "11–20"),
-                                      (21, "21–30"), (30, "21–30"), (31, "31–40"), (40, "31–40")])
-def test_length_bucket_edges(n, label):
-    assert text.length_bucket(n) == label
-    assert label in text.LENGTH_BUCKETS
-
-
-def test_length_bucket_rejects_outside_lengths():
-    assert text.LENGTH_BUCKETS == ("4–10", "11–20", "21–30", "31–40")
-    for n in (3, 41):
-        with pytest.raises(ValueError, match="outside"):
-            text.length_bucket(n)

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from seq2bert.data import toy
-from seq2bert.data.text import LENGTH_BUCKETS, length_bucket
+from seq2bert.metrics import BUCKET_ORDER as LENGTH_BUCKETS, length_bucket
 
 LEX = toy.LEXICON
 # target noun form -> (gender, plural?)

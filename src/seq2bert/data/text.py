@@ -11,8 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-LENGTH_BUCKETS = ("4–10", "11–20", "21–30", "31–40")
-_BUCKET_BOUNDS = ((4, 10), (11, 20), (21, 30), (31, 40))  # inclusive word counts per bucket
 
 # a word (letters/digits, with inner apostrophes: "don't", "l'eau") or one punctuation mark
 _WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
@@ -159,10 +157,3 @@ def batches(data: Encoded, batch_size: int, seed: int, *, pool: int = 16) -> Ite
         for k in rng.permutation(len(chunks)):
             yield data.subset(chunks[k])
 
-
-def length_bucket(n_words: int) -> str:
-    """The LENGTH_BUCKETS label ("4–10", ...) for a sentence of `n_words` words."""
-    for label, (low, high) in zip(LENGTH_BUCKETS, _BUCKET_BOUNDS):
-        if low <= n_words <= high:
-            return label
-    raise ValueError(f"{n_words} words is outside the length buckets {', '.join(LENGTH_BUCKETS)}")
