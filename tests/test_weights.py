@@ -1,4 +1,7 @@
 """Twin weights by layer type: drawing by walking a model, and loading PyTorch weights into Keras by path."""
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -95,7 +98,8 @@ def changed(state: dict, **edits) -> dict:
 
 
 @pytest.mark.parametrize("edit, message", [
-    ({"decoder__output_layer__bias": None}, r"decoder\.output_layer\.bias: missing \(the Keras Dense at decoder\.output_layer"),
+    ({"decoder__output_layer__bias": None},
+     r"decoder\.output_layer\.bias: missing \(the Keras Dense at decoder\.output_layer needs shape \(11,\)\)"),
     ({"decoder__extra__weight": np.zeros(3, np.float32)}, r"decoder\.extra\.weight: extra"),
     ({"decoder__output_layer__weight": np.zeros((16, 11), np.float32)},
      r"decoder\.output_layer\.weight: shape \(16, 11\), but the Keras Dense at decoder\.output_layer needs \(11, 16\)"),
@@ -268,3 +272,17 @@ def test_registry_finds_the_nearest_base_class():
     registry.register(nn.Linear, "linear")
     assert registry.lookup(nn.modules.linear.NonDynamicallyQuantizableLinear(2, 2)) == "linear"
     assert registry.lookup(nn.ReLU()) is None
+
+
+@pytest.mark.parametrize("framework, other", [("tf", "torch"), ("torch", "tensorflow")])
+def test_each_twin_starts_without_importing_the_other_framework(framework, other):
+    """A learner's TensorFlow notebook never loads PyTorch to draw its start, nor the reverse."""
+    program = (
+        "import sys\n"
+        "from seq2bert.configs import Seq2SeqConfig\n"
+        f"from seq2bert.{framework}.seq2seq import Seq2Seq\n"
+        "Seq2Seq(Seq2SeqConfig(src_vocab=7, tgt_vocab=7, embed=4, hidden=4), seed=0)\n"
+        f"assert {other!r} not in sys.modules, 'imported {other}'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

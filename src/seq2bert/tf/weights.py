@@ -77,7 +77,8 @@ def _gru(layer, w: dict[str, np.ndarray]) -> list[np.ndarray]:
     recurrent = _gru_gates(w[f"weight_hh{suffix}"]).T  # (3D, D) -> (D, 3D)
     if f"bias_ih{suffix}" not in w:
         return [kernel, recurrent]
-    return [kernel, recurrent, np.stack([_gru_gates(w[f"bias_ih{suffix}"]), _gru_gates(w[f"bias_hh{suffix}"])])]  # (2, 3D)
+    bias = np.stack([_gru_gates(w[f"bias_ih{suffix}"]), _gru_gates(w[f"bias_hh{suffix}"])])  # 2 x (3D,) -> (2, 3D)
+    return [kernel, recurrent, bias]
 
 
 def _layer_norm_shapes(layer) -> dict[str, tuple[int, ...]]:
@@ -89,13 +90,16 @@ def _layer_norm_shapes(layer) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
+def _layer_norm(layer, w: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return [w[name] for name in ("weight", "bias") if name in w]  # gamma, beta
+
+
 register_layout(keras.layers.Embedding, Layout(init.embedding, lambda layer: {"weight": tuple(layer.embeddings.shape)},
                                                lambda layer, w: [w["weight"]]))
 register_layout(keras.layers.Dense, Layout(init.linear, _dense_shapes, _dense))
 register_layout(keras.layers.GRU, Layout(init.recurrent, _gru_shapes, _gru))
 register_layout(keras.layers.GRUCell, Layout(init.recurrent, _gru_shapes, _gru))
-register_layout(keras.layers.LayerNormalization, Layout(init.layer_norm, _layer_norm_shapes,
-                                                        lambda layer, w: [w[name] for name in ("weight", "bias") if name in w]))
+register_layout(keras.layers.LayerNormalization, Layout(init.layer_norm, _layer_norm_shapes, _layer_norm))
 
 
 def _children(layer):
@@ -112,7 +116,8 @@ def _children(layer):
             yield from ((f"{name}.{index}", child) for index, child in enumerate(value)
                         if isinstance(child, keras.layers.Layer))
         elif isinstance(value, dict):
-            yield from ((f"{name}.{key}", child) for key, child in value.items() if isinstance(child, keras.layers.Layer))
+            yield from ((f"{name}.{key}", child) for key, child in value.items()
+                        if isinstance(child, keras.layers.Layer))
 
 
 def registered_layers(model: keras.layers.Layer):
