@@ -5,9 +5,10 @@ import tensorflow as tf
 import torch
 
 from seq2bert.configs import Seq2SeqConfig
-from seq2bert.parity import load_seq2seq, torch_state
 from seq2bert.tf import seq2seq as k
+from seq2bert.tf.weights import load_torch_state
 from seq2bert.torch import seq2seq as t
+from seq2bert.torch.weights import torch_state
 
 TOL = 1e-5
 
@@ -31,7 +32,7 @@ def twins(attention: bool, seed: int = 0):
         for parameter in torch_model.parameters():
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
     tf_model = k.Seq2Seq(config)
-    load_seq2seq(tf_model, torch_state(torch_model))
+    load_torch_state(tf_model, torch_state(torch_model))
     return torch_model, tf_model
 
 
@@ -89,8 +90,8 @@ def test_attention_matches_keras_additive_attention_where_they_coincide():
     _, tf_model = twins(attention=True)
     attention = tf_model.decoder.attention
     rng = np.random.default_rng(1)
-    query = tf.constant(rng.normal(size=(3, 16)), tf.float32)  # (B, H)
-    values = tf.constant(rng.normal(size=(3, 7, 16)), tf.float32)  # (B, S, H)
+    query = tf.constant(rng.normal(size=(3, 16)), tf.float32)  # (B, D)
+    values = tf.constant(rng.normal(size=(3, 7, 16)), tf.float32)  # (B, S, D)
     mask = tf.constant(np.arange(7)[None, :] < np.array([[7], [1], [4]]))
     context, weights = attention(query, attention.project_keys(values), values, mask)
 
@@ -123,7 +124,7 @@ def test_additive_attention_by_hand():
 
 @pytest.mark.parametrize("attention", [False, True])
 def test_same_seed_gives_the_same_start(attention):
-    """Both twins draw their initial weights from seq2bert.init: equal outputs without copying."""
+    """Both twins draw their initial weights by layer type (seq2bert.init): equal outputs without copying."""
     config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention)
     src, lengths, tgt_in = make_batch()
     torch_logits, _ = t.Seq2Seq(config, seed=3)(torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in))

@@ -71,8 +71,8 @@ def test_lesson_layer_widths_match_the_code():
     """Unit 01's decoder GRU reads [embedding; c] (E + H) and predicts from H; unit 02's predicts from 2H."""
     embed, hidden = 64, 128
     plain, attending = torch_model(False).decoder, torch_model(True).decoder
-    assert (plain.rnn.input_size, plain.rnn.hidden_size, plain.output.in_features) == (embed + hidden, hidden, hidden)
-    assert (attending.cell.input_size, attending.output.in_features) == (embed + hidden, 2 * hidden)
+    assert (plain.rnn.input_size, plain.rnn.hidden_size, plain.output_layer.in_features) == (embed + hidden, hidden, hidden)
+    assert (attending.cell.input_size, attending.output_layer.in_features) == (embed + hidden, 2 * hidden)
 
 
 def test_unit01_parameter_counts_are_printed_correctly():
@@ -97,7 +97,7 @@ def test_unit01_parameter_counts_are_printed_correctly():
     model = torch_model(attention=False, vocab=vocab, embed=embed, hidden=hidden)
     modules = {"encoder embedding": model.encoder.embedding, "encoder GRU": model.encoder.rnn,
                "decoder embedding": model.decoder.embedding, "decoder GRU": model.decoder.rnn,
-               "output layer": model.decoder.output}
+               "output layer": model.decoder.output_layer}
     assert {name: count(module) for name, module in modules.items()} == parts
     assert count(model) == rows["total"]
 
@@ -143,7 +143,7 @@ def test_unit01_quiz_matches_the_decoder_in_the_code():
     assert all(score_answer(width, answer) == 1 for answer in ("E + H", "h+e", "E+H"))
     assert all(score_answer(width, answer) == 0 for answer in ("E", "H", "2H", "E + 2H"))
     assert quiz.question("output_layer_params").answer == count(
-        torch_model(attention=False, vocab=50, embed=32, hidden=256).decoder.output)
+        torch_model(attention=False, vocab=50, embed=32, hidden=256).decoder.output_layer)
 
 
 def test_unit01_measured_numbers_agree_between_lesson_and_quiz():
@@ -320,7 +320,7 @@ def test_unit02_parameter_counts():
     model = torch_model(attention=True, vocab=vocab, embed=embed, hidden=hidden)
     modules = {"encoder embedding": model.encoder.embedding, "encoder GRU": model.encoder.rnn,
                "decoder embedding": model.decoder.embedding, "attention": model.decoder.attention,
-               "decoder GRU": model.decoder.cell, "output layer": model.decoder.output}
+               "decoder GRU": model.decoder.cell, "output layer": model.decoder.output_layer}
     assert {name: count(module) for name, module in modules.items()} == parts
     plain = count(torch_model(attention=False, vocab=vocab, embed=embed, hidden=hidden))
     assert plain == table_rows(lesson_text("01"))["total"]

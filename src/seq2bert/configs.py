@@ -1,4 +1,8 @@
-"""Model configurations shared by the PyTorch and TensorFlow twins (same fields, same names)."""
+"""Model configurations shared by the PyTorch and TensorFlow twins (same fields, same names).
+
+Shape letters: B batch, S source length, T target length, D model width, H heads, Dh head
+width, V vocabulary.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,9 +15,9 @@ class Seq2SeqConfig:
     src_vocab: int  # source vocabulary size
     tgt_vocab: int  # target vocabulary size (V)
     embed: int = 64  # token embedding width (E)
-    hidden: int = 128  # GRU state width (H), for encoder and decoder
+    hidden: int = 128  # GRU state width (D, the model width), for encoder and decoder
     attention: bool = True  # Bahdanau attention (unit 02) or a plain encoder–decoder (unit 01)
-    attention_width: int = 0  # width A of the additive scorer; 0 means "same as hidden"
+    attention_width: int = 0  # width A of the additive scorer; 0 means "same as hidden" (D)
 
     @property
     def attention_dim(self) -> int:

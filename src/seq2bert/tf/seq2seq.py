@@ -1,11 +1,13 @@
 """RNN encoder–decoder with optional Bahdanau attention, in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
 
-Class, argument and weight names match the PyTorch twin so a parity test can copy weights.
-Both twins start from the same NumPy-drawn weights (seq2bert.init, PyTorch's default
-distributions): with Keras's default initialisers the same model learned markedly slower.
+Class, argument and attribute names match the PyTorch twin, so weights map by layer path
+(seq2bert.tf.weights). Both twins start from the same NumPy-drawn weights (seq2bert.init,
+PyTorch's default distributions): with Keras's default initialisers the same model learned
+markedly slower.
 
-Shape legend: B batch, S source length, T target length, E embedding width, H state width,
-A attention width, V target vocabulary.
+Shape legend: B batch, S source length, T target length, D model width (the GRU state),
+V target vocabulary; for this model also E embedding width, A attention (scorer) width,
+L decoded length.
 """
 from __future__ import annotations
 
@@ -13,14 +15,13 @@ import keras
 import tensorflow as tf
 
 from seq2bert.configs import Seq2SeqConfig
-from seq2bert.init import seq2seq_weights
-from seq2bert.parity import load_seq2seq
 from seq2bert.tf import ops
+from seq2bert.tf.weights import initial_weights, load_torch_state
 
 
-def gru(hidden: int, **kwargs) -> keras.layers.GRU:
+def gru(width: int, **kwargs) -> keras.layers.GRU:
     """A Keras GRU computing PyTorch's GRU (reset gate applied after the recurrent product)."""
-    return keras.layers.GRU(hidden, return_sequences=True, return_state=True, reset_after=True, **kwargs)
+    return keras.layers.GRU(width, return_sequences=True, return_state=True, reset_after=True, **kwargs)
 
 
 class Encoder(keras.layers.Layer):
@@ -35,7 +36,7 @@ class Encoder(keras.layers.Layer):
         mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
         x = self.embedding(src)  # (B, S) -> (B, S, E)
         # With a mask the GRU carries its state over padding, so `final` is the last real state.
-        outputs, final = self.rnn(x, mask=mask)  # (B, S, H), (B, H)
+        outputs, final = self.rnn(x, mask=mask)  # (B, S, D), (B, D)
         outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]  # 0 at padding, as in PyTorch
         return outputs, final
 
@@ -51,23 +52,23 @@ class Decoder(keras.layers.Layer):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(config.tgt_vocab, config.embed, name="embedding")
         self.rnn = gru(config.hidden, name="rnn")
-        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output")
+        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output_layer")
 
     def start(self, memory, state, mask):
         """Per-sentence work done once before decoding: keep the summary vector c."""
         return state
 
     def call(self, tgt_in, state, cache, memory, mask):
-        """Teacher forcing over all steps at once: (B, T), (B, H) -> logits (B, T, V), no weights."""
+        """Teacher forcing over all steps at once: (B, T), (B, D) -> logits (B, T, V), no weights."""
         x = self.embedding(tgt_in)  # (B, T) -> (B, T, E)
-        context = tf.broadcast_to(cache[:, None, :], [tf.shape(x)[0], tf.shape(x)[1], tf.shape(cache)[-1]])  # (B, T, H)
-        outputs, _ = self.rnn(tf.concat([x, context], axis=-1), initial_state=state)  # (B, T, E + H) -> (B, T, H)
+        context = tf.broadcast_to(cache[:, None, :], [tf.shape(x)[0], tf.shape(x)[1], tf.shape(cache)[-1]])  # (B, T, D)
+        outputs, _ = self.rnn(tf.concat([x, context], axis=-1), initial_state=state)  # (B, T, E + D) -> (B, T, D)
         return self.output_layer(outputs), None
 
     def step(self, prev, state, cache, memory, mask):
-        """One decoding step: (B,) previous tokens, (B, H) state -> (B, V) logits, new state, no weights."""
-        x = tf.concat([self.embedding(prev), cache], axis=-1)[:, None, :]  # (B, E + H) -> (B, 1, E + H)
-        _, state = self.rnn(x, initial_state=state)  # (B, H)
+        """One decoding step: (B,) previous tokens, (B, D) state -> (B, V) logits, new state, no weights."""
+        x = tf.concat([self.embedding(prev), cache], axis=-1)[:, None, :]  # (B, E + D) -> (B, 1, E + D)
+        _, state = self.rnn(x, initial_state=state)  # (B, D)
         return self.output_layer(state), state, None
 
 
@@ -81,11 +82,11 @@ class AdditiveAttention(keras.layers.Layer):
         self.v = keras.layers.Dense(1, use_bias=False, name="v")
 
     def project_keys(self, keys):
-        """W_k h_j for every source position, computed once per sentence: (B, S, H) -> (B, S, A)."""
+        """W_k h_j for every source position, computed once per sentence: (B, S, D) -> (B, S, A)."""
         return self.w_k(keys)
 
     def call(self, query, projected_keys, values, mask):
-        """query (B, H), projected keys (B, S, A), values (B, S, H) -> context (B, H), weights (B, S)."""
+        """query (B, D), projected keys (B, S, A), values (B, S, D) -> context (B, D), weights (B, S)."""
         hidden = tf.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
         scores = tf.squeeze(self.v(hidden), -1)  # (B, S, A) -> (B, S, 1) -> (B, S)
         weights = ops.masked_softmax(scores, mask)
@@ -100,14 +101,14 @@ class AttentionDecoder(keras.layers.Layer):
         self.embedding = keras.layers.Embedding(config.tgt_vocab, config.embed, name="embedding")
         self.attention = AdditiveAttention(config, name="attention")
         self.cell = keras.layers.GRUCell(config.hidden, reset_after=True, name="cell")
-        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output")
+        self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output_layer")
 
     def start(self, memory, state, mask):
         """Per-sentence work done once before decoding: W_k h_j for every source position."""
         return self.attention.project_keys(memory)
 
     def call(self, tgt_in, state, cache, memory, mask):
-        """Teacher forcing, one step at a time: (B, T), (B, H) -> logits (B, T, V), weights (B, T, S)."""
+        """Teacher forcing, one step at a time: (B, T), (B, D) -> logits (B, T, V), weights (B, T, S)."""
         # tf.scan keeps one graph for any T (a Python loop would be unrolled per length).
         def body(carry, prev):
             logits, state, weights = self.step(prev, carry[1], cache, memory, mask)
@@ -120,10 +121,10 @@ class AttentionDecoder(keras.layers.Layer):
 
     def step(self, prev, state, cache, memory, mask):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, H), (B, S)
-        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + H)
-        state, _ = self.cell(x, state)  # (B, H)
-        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, 2H) -> (B, V)
+        context, weights = self.attention(state, cache, memory, mask)  # (B, D), (B, S)
+        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + D)
+        state, _ = self.cell(x, state)  # (B, D)
+        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, 2D) -> (B, V)
         return logits, state, weights
 
 
@@ -138,10 +139,10 @@ class Seq2Seq(keras.Model):
         # Keras creates weights on the first call; make them now, then load the shared start.
         token = tf.ones([1, 1], tf.int64)
         self(token, tf.ones([1], tf.int64), token)
-        load_seq2seq(self, seq2seq_weights(config, seed))
+        load_torch_state(self, initial_weights(self, seed))
 
     def encode(self, src, src_len):
-        memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)
+        memory, state = self.encoder(src, src_len)  # (B, S, D), (B, D)
         mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
         return memory, state, mask, self.decoder.start(memory, state, mask)
 

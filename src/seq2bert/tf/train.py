@@ -62,7 +62,7 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
 
 
 def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 256):
-    """Greedy translations of every pair: (list of token-id lists, list of (L, S) weight arrays or None)."""
+    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
     predictions, attention = [], []
     for begin in range(0, len(data), batch_size):
         batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))

@@ -1,7 +1,8 @@
 """RNN encoder–decoder with optional Bahdanau attention, in PyTorch (twin: seq2bert.tf.seq2seq).
 
-Shape legend: B batch, S source length, T target length, E embedding width, H state width,
-A attention width, V target vocabulary.
+Shape legend: B batch, S source length, T target length, D model width (the GRU state),
+V target vocabulary; for this model also E embedding width, A attention (scorer) width,
+L decoded length.
 """
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2bert.configs import Seq2SeqConfig
-from seq2bert.init import seq2seq_weights
 from seq2bert.torch import ops
+from seq2bert.torch.weights import initial_weights, load_weights
 
 
 class Encoder(nn.Module):
@@ -26,9 +27,9 @@ class Encoder(nn.Module):
         x = self.embedding(src)  # (B, S) -> (B, S, E)
         # Packing makes the final state the one at each sequence's last real token.
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)  # final: (1, B, H)
-        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, H), 0 at padding
-        return outputs, final[0]  # (B, S, H), (B, H)
+        packed_out, final = self.rnn(packed)  # final: (1, B, D)
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, D), 0 at padding
+        return outputs, final[0]  # (B, S, D), (B, D)
 
 
 class Decoder(nn.Module):
@@ -42,24 +43,24 @@ class Decoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
         self.rnn = nn.GRU(config.embed + config.hidden, config.hidden, batch_first=True)
-        self.output = nn.Linear(config.hidden, config.tgt_vocab)
+        self.output_layer = nn.Linear(config.hidden, config.tgt_vocab)
 
     def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-sentence work done once before decoding: keep the summary vector c."""
         return state
 
     def forward(self, tgt_in: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
-        """Teacher forcing over all steps at once: (B, T), (B, H) -> logits (B, T, V), no weights."""
+        """Teacher forcing over all steps at once: (B, T), (B, D) -> logits (B, T, V), no weights."""
         x = self.embedding(tgt_in)  # (B, T) -> (B, T, E)
-        context = cache[:, None, :].expand(-1, x.shape[1], -1)  # (B, H) -> (B, T, H)
-        outputs, _ = self.rnn(torch.cat([x, context], dim=-1), state[None])  # (B, T, E + H), (1, B, H) -> (B, T, H)
-        return self.output(outputs), None
+        context = cache[:, None, :].expand(-1, x.shape[1], -1)  # (B, D) -> (B, T, D)
+        outputs, _ = self.rnn(torch.cat([x, context], dim=-1), state[None])  # (B, T, E + D), (1, B, D) -> (B, T, D)
+        return self.output_layer(outputs), None
 
     def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
-        """One decoding step: (B,) previous tokens, (B, H) state -> (B, V) logits, new state, no weights."""
-        x = torch.cat([self.embedding(prev), cache], dim=-1)[:, None, :]  # (B, E + H) -> (B, 1, E + H)
-        _, state = self.rnn(x, state[None])  # -> (1, B, H)
-        return self.output(state[0]), state[0], None
+        """One decoding step: (B,) previous tokens, (B, D) state -> (B, V) logits, new state, no weights."""
+        x = torch.cat([self.embedding(prev), cache], dim=-1)[:, None, :]  # (B, E + D) -> (B, 1, E + D)
+        _, state = self.rnn(x, state[None])  # -> (1, B, D)
+        return self.output_layer(state[0]), state[0], None
 
 
 class AdditiveAttention(nn.Module):
@@ -72,11 +73,11 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Linear(config.attention_dim, 1, bias=False)
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """W_k h_j for every source position, computed once per sentence: (B, S, H) -> (B, S, A)."""
+        """W_k h_j for every source position, computed once per sentence: (B, S, D) -> (B, S, A)."""
         return self.w_k(keys)
 
     def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
-        """query (B, H), projected keys (B, S, A), values (B, S, H) -> context (B, H), weights (B, S)."""
+        """query (B, D), projected keys (B, S, A), values (B, S, D) -> context (B, D), weights (B, S)."""
         hidden = torch.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
         scores = self.v(hidden).squeeze(-1)  # (B, S, A) -> (B, S, 1) -> (B, S)
         weights = ops.masked_softmax(scores, mask)
@@ -91,14 +92,14 @@ class AttentionDecoder(nn.Module):
         self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
         self.attention = AdditiveAttention(config)
         self.cell = nn.GRUCell(config.embed + config.hidden, config.hidden)
-        self.output = nn.Linear(2 * config.hidden, config.tgt_vocab)
+        self.output_layer = nn.Linear(2 * config.hidden, config.tgt_vocab)
 
     def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-sentence work done once before decoding: W_k h_j for every source position."""
         return self.attention.project_keys(memory)
 
     def forward(self, tgt_in: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
-        """Teacher forcing, one step at a time: (B, T), (B, H) -> logits (B, T, V), weights (B, T, S)."""
+        """Teacher forcing, one step at a time: (B, T), (B, D) -> logits (B, T, V), weights (B, T, S)."""
         all_logits, all_weights = [], []
         for t in range(tgt_in.shape[1]):
             logits, state, weights = self.step(tgt_in[:, t], state, cache, memory, mask)
@@ -108,10 +109,10 @@ class AttentionDecoder(nn.Module):
 
     def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, H), (B, S)
-        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + H)
-        state = self.cell(x, state)  # (B, H)
-        logits = self.output(torch.cat([state, context], dim=-1))  # (B, 2H) -> (B, V)
+        context, weights = self.attention(state, cache, memory, mask)  # (B, D), (B, S)
+        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + D)
+        state = self.cell(x, state)  # (B, D)
+        logits = self.output_layer(torch.cat([state, context], dim=-1))  # (B, 2D) -> (B, V)
         return logits, state, weights
 
 
@@ -123,11 +124,11 @@ class Seq2Seq(nn.Module):
         self.config = config
         self.encoder = Encoder(config)
         self.decoder = AttentionDecoder(config) if config.attention else Decoder(config)
-        # Start from the same NumPy-drawn weights as the TensorFlow twin (strict: names must match).
-        self.load_state_dict({name: torch.from_numpy(value) for name, value in seq2seq_weights(config, seed).items()})
+        # Start from the same NumPy-drawn weights as the TensorFlow twin (seq2bert.init).
+        load_weights(self, initial_weights(self, seed))
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor):
-        memory, state = self.encoder(src, src_len)  # (B, S, H), (B, H)
+        memory, state = self.encoder(src, src_len)  # (B, S, D), (B, D)
         mask = ops.padding_mask(src_len, src.shape[1])  # (B, S)
         return memory, state, mask, self.decoder.start(memory, state, mask)
 

@@ -51,7 +51,7 @@ def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size:
 
 
 def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 256):
-    """Greedy translations of every pair: (list of token-id lists, list of (L, S) weight arrays or None)."""
+    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
     predictions, attention = [], []
     model.eval()
     for begin in range(0, len(data), batch_size):
