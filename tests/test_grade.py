@@ -375,3 +375,14 @@ def test_all_graded_exits_0_and_full_mode_drops_fast(tmp_path):
     assert (row["add_status"], row["scale_status"], row["score"]) == ("failed", "passed", "3")
     executed = nbformat.read(str(tmp_path / "executed" / "fast_only.ipynb"), as_version=4)
     assert any(CHECK_MIME in o.get("data", {}) for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_csv_guards_against_spreadsheet_formulas():
+    result = grade.ExerciseResult("add", "failed", 0.0, 2.0, hint='=HYPERLINK("http://evil","fix")')
+    grades = [grade.SubmissionGrade("=cmd|' /C calc'!A0.ipynb", "02", "pytorch", (result,),
+                                    notes=("+1 note",), error="@SUM(1)", graded=True)]
+    row = next(csv.DictReader(grade.csv_text(grades, ["add"]).splitlines()))
+    assert row["submission"] == "'=cmd|' /C calc'!A0.ipynb"
+    assert row["add_hint"] == '\'=HYPERLINK("http://evil","fix")'
+    assert (row["notes"], row["error"]) == ("'+1 note", "'@SUM(1)")
+    assert (row["add_status"], row["score"], row["max_score"]) == ("failed", "0", "2")  # plain cells untouched

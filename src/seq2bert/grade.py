@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from seq2bert.cli import whole_number
-from seq2bert.files import write_atomic
+from seq2bert.files import spreadsheet_safe, write_atomic
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, course_root, get_framework, get_unit
 
 STATUSES = ("passed", "failed", "not_attempted", "not_run")
@@ -690,7 +690,7 @@ def csv_text(grades: list[SubmissionGrade], exercises: list[str]) -> str:
     header = ["submission", "unit", "framework", "score", "max_score"]
     for name in exercises:
         header += [f"{name}_status", f"{name}_points", f"{name}_hint"]
-    writer.writerow(header + ["seconds", "repairs", "notes", "error"])
+    writer.writerow([spreadsheet_safe(name) for name in header] + ["seconds", "repairs", "notes", "error"])
     for grade in grades:
         by_name = {r.exercise: r for r in grade.results}
         row = [grade.submission, grade.unit, grade.framework,
@@ -699,7 +699,7 @@ def csv_text(grades: list[SubmissionGrade], exercises: list[str]) -> str:
             result = by_name.get(name)
             row += [result.status, _number(result.points), result.hint] if result else ["", "", ""]
         row += [f"{grade.seconds:.1f}", "; ".join(grade.repairs), "; ".join(grade.notes), grade.error]
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])  # names, hints and notes come from students
     return out.getvalue()
 
 
