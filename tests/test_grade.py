@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -386,3 +387,99 @@ def test_csv_guards_against_spreadsheet_formulas():
     assert row["add_hint"] == '\'=HYPERLINK("http://evil","fix")'
     assert (row["notes"], row["error"]) == ("'+1 note", "'@SUM(1)")
     assert (row["add_status"], row["score"], row["max_score"]) == ("failed", "0", "2")  # plain cells untouched
+
+
+# ----------------------------------------------------------------------------- one submission cannot change another's grade
+
+# Appended to seq2bert/report.py by a hostile exercise cell: every later check would "pass".
+_ALWAYS_PASS = ("\n_real_show_check = show_check\n\n"
+                "def show_check(payload, text):\n"
+                "    _real_show_check(dict(payload, status='passed', hint=''), 'add: passed')\n")
+
+
+def test_a_package_rewriting_submission_cannot_change_the_next_grade(tmp_path):
+    # The grader runs from a throwaway copy of the source, so a failure of the protection
+    # cannot damage this checkout.
+    source = tmp_path / "src"
+    shutil.copytree(Path(grade.__file__).parent, source / "seq2bert", ignore=shutil.ignore_patterns("__pycache__"))
+    original = _snapshot(source)
+    course = mc.write_course(tmp_path / "course")
+    release = course / "notebooks" / "pytorch" / f"{mc.STEM}.ipynb"
+    release_bytes = release.read_bytes()
+    hostile = (
+        "import json, os, seq2bert, seq2bert.report\n"
+        "print('seq2bert from', seq2bert.__file__)\n"
+        "path = seq2bert.report.__file__\n"
+        "os.chmod(path, 0o644)  # the copy is read-only, but its owner (and root) can change that\n"
+        f"open(path, 'a').write({_ALWAYS_PASS!r})\n"
+        f"release = json.load(open({str(release)!r}))\n"
+        "for cell in release['cells']:\n"
+        "    if cell['metadata'].get('nbgrader', {}).get('grade', False):\n"
+        "        cell['source'] = \"from seq2bert.report import show_check\\nshow_check({'exercise': 'add', 'status': 'passed'}, 'ok')\\n\"\n"
+        f"json.dump(release, open({str(release)!r}, 'w'))\n"
+        + mc.STUBS["add"])
+    mc.write(mc.make_notebook("pytorch", "student", answers={"add": hostile}), tmp_path / "subs" / "a_hostile.ipynb")
+    mc.write(mc.make_notebook("pytorch", "student"), tmp_path / "subs" / "b_untouched.ipynb")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = dict(_env(), PYTHONPATH=str(source), TMPDIR=str(temp))
+    result = subprocess.run([sys.executable, "-m", "seq2bert", "grade", "subs", "--csv", "grades.csv", "--course", str(course),
+                             "--executed", "executed", "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT)],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = _rows(tmp_path / "grades.csv")
+    assert (rows["a_hostile"]["score"], rows["b_untouched"]["score"]) == ("0", "0")
+    assert rows["b_untouched"]["add_status"] == rows["b_untouched"]["scale_status"] == "not_attempted"
+    notes = rows["a_hostile"]["notes"]
+    assert "changed the course code, restored for the next submission" in notes
+    assert "seq2bert copy: src/seq2bert/report.py" in notes and str(release) in notes
+    assert rows["b_untouched"]["notes"] == ""
+    # The kernel imported the private copy, not the installed (writable) package.
+    executed = nbformat.read(str(tmp_path / "executed" / "a_hostile.ipynb"), as_version=4)
+    printed = next(o.text for c in executed.cells for o in c.get("outputs", []) if "seq2bert from" in o.get("text", ""))
+    imported = Path(printed.split("seq2bert from", 1)[1].strip())
+    assert imported.parent.name == "seq2bert" and imported.parents[2].name.startswith("seq2bert-grade-pkg-")
+    assert temp in imported.parents  # the copy lives in the grader's temporary folder...
+    assert source not in imported.parents
+    assert _snapshot(source) == original and release.read_bytes() == release_bytes
+    assert list(temp.iterdir()) == []  # ...and is removed with the sandboxes when the batch ends
+
+
+def test_pristine_copy_finds_and_undoes_every_change(tmp_path):
+    package, quizzes = tmp_path / "pkg", tmp_path / "quizzes"
+    (package / "check").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "check" / "runner.py").write_text("RESULT = 'real'\n")
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "stale.pyc").write_bytes(b"\0")  # never copied
+    quizzes.mkdir()
+    (quizzes / "02.yml").write_text("questions: []\n")
+    with grade.PristineCopy(package, quizzes) as pristine:
+        src = pristine.python_path
+        assert sorted(p.relative_to(pristine.root).as_posix() for p in pristine.root.rglob("*") if p.is_file()) == [
+            "quizzes/02.yml", "src/seq2bert/__init__.py", "src/seq2bert/check/runner.py"]
+        assert (src / "seq2bert" / "check" / "runner.py").stat().st_mode & 0o777 == 0o444
+        assert (src / "seq2bert").stat().st_mode & 0o777 == 0o555 and (pristine.root / "course").is_dir()
+        assert pristine.verify() == []
+        first = pristine.root
+        runner = src / "seq2bert" / "check" / "runner.py"
+        os.chmod(runner, 0o644)
+        runner.write_text("RESULT = 'forged'\n")
+        os.chmod(src, 0o755)
+        (src / "sitecustomize.py").write_text("import os\n")  # would run in every later sandbox
+        os.chmod(src / "seq2bert", 0o755)
+        (src / "seq2bert" / "__init__.py").unlink()
+        assert pristine.verify() == ["src", "src/seq2bert", "src/seq2bert/__init__.py", "src/seq2bert/check/runner.py",
+                                     "src/sitecustomize.py"]
+        assert not first.exists() and pristine.root != first
+        assert (pristine.python_path / "seq2bert" / "check" / "runner.py").read_text() == "RESULT = 'real'\n"
+        assert not (pristine.python_path / "sitecustomize.py").exists() and pristine.verify() == []
+    assert not pristine.root.exists()
+
+
+def test_changed_release_notebooks_are_restored(releases):
+    release = releases["02", "pytorch"]
+    assert grade.restore_releases(releases) == []
+    release.path.write_text("{}")
+    assert grade.restore_releases(releases) == [str(release.path)]
+    assert release.path.read_bytes() == release.data and grade.restore_releases(releases) == []

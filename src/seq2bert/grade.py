@@ -39,11 +39,15 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import dataclasses
+import hashlib
 import io
 import json
 import os
 import select
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -63,6 +67,7 @@ SYMBOLS = {"passed": "✓", "failed": "✗", "not_attempted": "–", "not_run": 
 MAX_NOTEBOOK_BYTES = 50 * 2**20  # a student notebook larger than this is rejected unread
 FILE_SIZE_LIMIT = 2**30  # RLIMIT_FSIZE for the sandbox: no single file above 1 GiB
 MARKER_VAR = "SEQ2BERT_GRADE_SANDBOX"
+PACKAGE_DIR = Path(__file__).resolve().parent  # the seq2bert package the grader itself runs
 # Only these variables of the instructor's environment reach the sandbox.
 PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS",
               "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL",
@@ -106,6 +111,7 @@ class Release:
     path: Path
     notebook: Any
     checks: tuple[CheckCell, ...]
+    data: bytes = b""  # the file as read at the start of the batch, to restore it if a notebook changes it
 
     @property
     def grade_ids(self) -> set[str]:
@@ -205,16 +211,19 @@ def parse_notebook(data: bytes) -> Any:
     return notebook
 
 
-def load_submission(path: Path) -> Any:
-    """Read a submission (only read, never written) and parse it."""
+def _read_notebook_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
             raise SubmissionError(f"not a notebook: {size / 2**20:.0f} MB is larger than the {MAX_NOTEBOOK_BYTES // 2**20} MB limit")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise SubmissionError(f"cannot read the file: {error.strerror or error}") from None
-    return parse_notebook(data)
+
+
+def load_submission(path: Path) -> Any:
+    """Read a submission (only read, never written) and parse it."""
+    return parse_notebook(_read_notebook_bytes(path))
 
 
 def _release_checks(notebook: Any) -> tuple[CheckCell, ...]:
@@ -238,15 +247,38 @@ def find_releases(root: Path) -> dict[tuple[str, str], Release]:
                 if not path.is_file():
                     continue
                 try:
-                    notebook = load_submission(path)
+                    data = _read_notebook_bytes(path)
+                    notebook = parse_notebook(data)
                 except SubmissionError as error:
                     raise CourseError(f"release notebook {path} is broken: {error}") from None
                 releases[unit.number, framework] = Release(unit.number, framework, path, notebook,
-                                                           _release_checks(notebook))
+                                                           _release_checks(notebook), data)
                 break
     if not releases:
         raise CourseError(f"no release notebooks under {root}/notebooks; run `seq2bert build` first")
     return releases
+
+
+def restore_releases(releases: dict[tuple[str, str], Release]) -> list[str]:
+    """Release notebooks whose file changed since the batch began; each is rewritten as it was.
+
+    Grading always uses the copies read at the start; restoring keeps the next batch honest too.
+    """
+    changed = []
+    for release in releases.values():
+        try:
+            fd = os.open(release.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as handle:
+                current = handle.read(len(release.data) + 1)
+        except OSError:
+            current = None
+        if current != release.data:
+            changed.append(str(release.path))
+            try:
+                write_atomic(release.path, release.data)
+            except OSError:
+                changed[-1] += " (could not be restored)"
+    return changed
 
 
 def _framework_hint(notebook: Any, path: Path) -> str | None:
@@ -381,6 +413,109 @@ def suspicious_cells(notebook: Any, release: Release) -> tuple[str, ...]:
     return tuple(notes)
 
 
+# ----------------------------------------------------------------------------- pristine package
+
+
+class PristineCopy:
+    """A private, read-only copy of the seq2bert package that every sandbox imports first.
+
+    Layout: ROOT/src/seq2bert/ (the package), ROOT/quizzes/ (the course's quizzes) and an empty
+    ROOT/course/, so that course_root() inside the kernel is ROOT. The bytes are kept in memory;
+    `verify` compares every path under ROOT (type, mode, SHA-256) with them and rebuilds the
+    copy from memory if anything differs, because chmod does not stop a grader running as root.
+    """
+
+    def __init__(self, package: Path, quizzes: Path | None = None):
+        self.files: dict[str, bytes] = {}
+        for prefix, folder in (("src/seq2bert", package), ("quizzes", quizzes)):
+            if folder is None or not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if "__pycache__" in path.parts or path.is_symlink() or not path.is_file():
+                    continue
+                self.files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+        dirs = {"src", "src/seq2bert", "quizzes", "course"}
+        for name in self.files:
+            parts = name.split("/")
+            dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        self.expected: dict[str, tuple] = {name: ("dir", 0o555) for name in dirs}
+        self.expected.update({name: ("file", 0o444, hashlib.sha256(data).hexdigest()) for name, data in self.files.items()})
+        self.root = self._write()
+
+    @property
+    def python_path(self) -> Path:
+        """The folder to put first on the sandbox's PYTHONPATH."""
+        return self.root / "src"
+
+    def _write(self) -> Path:
+        root = Path(tempfile.mkdtemp(prefix="seq2bert-grade-pkg-"))
+        for name in sorted(name for name, kind in self.expected.items() if kind[0] == "dir"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (root / name).write_bytes(data)
+            os.chmod(root / name, 0o444)
+        for name in sorted((n for n, kind in self.expected.items() if kind[0] == "dir"), key=len, reverse=True):
+            os.chmod(root / name, 0o555)
+        os.chmod(root, 0o555)
+        return root
+
+    def _state(self) -> dict[str, tuple]:
+        state: dict[str, tuple] = {}
+        for folder, dirnames, filenames in os.walk(self.root):  # never follows symlinks
+            for name in dirnames + filenames:
+                path = os.path.join(folder, name)
+                key = os.path.relpath(path, self.root).replace(os.sep, "/")
+                info = os.lstat(path)
+                mode = stat.S_IMODE(info.st_mode)
+                if stat.S_ISDIR(info.st_mode):
+                    state[key] = ("dir", mode)
+                elif stat.S_ISREG(info.st_mode):
+                    with open(path, "rb") as handle:
+                        state[key] = ("file", mode, hashlib.sha256(handle.read()).hexdigest())
+                else:
+                    state[key] = ("other", mode)
+        return state
+
+    def verify(self) -> list[str]:
+        """Paths that differ from the pristine copy ([] if none); the copy is rebuilt if any do."""
+        try:
+            state = self._state() if stat.S_IMODE(os.lstat(self.root).st_mode) == 0o555 else {}
+        except OSError:
+            state = {}
+        changed = sorted(name for name in set(state) | set(self.expected) if state.get(name) != self.expected.get(name))
+        if changed:
+            self.close()
+            self.root = self._write()
+        return changed
+
+    def close(self) -> None:
+        """Remove the copy (making its folders writable again first)."""
+        for folder, dirnames, _ in os.walk(self.root):
+            for name in dirnames:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o755)
+        if self.root.is_dir() and not self.root.is_symlink():
+            os.chmod(self.root, 0o755)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "PristineCopy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _summarise(paths: list[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def protect_course_code(pristine: PristineCopy, releases: dict[tuple[str, str], Release]) -> list[str]:
+    """Verify (and restore) the pristine package copy and the release notebooks; what had changed."""
+    return [f"seq2bert copy: {name}" for name in pristine.verify()] + restore_releases(releases)
+
+
 # ----------------------------------------------------------------------------- sandbox
 
 
@@ -399,8 +534,10 @@ def _limit_resources(memory_mb: int) -> None:
     cap(resource.RLIMIT_CORE, 0)
 
 
-def _sandbox_env(home: Path, marker: str, fast: bool) -> dict[str, str]:
+def _sandbox_env(home: Path, marker: str, fast: bool, python_path: Path | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    if python_path is not None:  # the pristine copy goes before everything, editable installs included
+        env["PYTHONPATH"] = os.pathsep.join([str(python_path), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     # The kernel spec may say plain "python": make it this interpreter.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1",
@@ -507,8 +644,11 @@ def _collect_reports(reports: Any, deadline: float, events: list[dict[str, Any]]
                 events.append(event)
 
 
-def execute_sandboxed(notebook: Any, options: GradeOptions) -> Execution:
-    """Run a (repaired) notebook in a fresh temporary directory in its own process tree."""
+def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | None = None) -> Execution:
+    """Run a (repaired) notebook in a fresh temporary directory in its own process tree.
+
+    `python_path` (the pristine package copy) is put first on the sandbox's PYTHONPATH.
+    """
     import nbformat
 
     start = time.monotonic()
@@ -526,7 +666,7 @@ def execute_sandboxed(notebook: Any, options: GradeOptions) -> Execution:
         with os.fdopen(read_fd, "rb", buffering=0) as reports:
             try:
                 worker = subprocess.Popen(
-                    command, cwd=work, env=_sandbox_env(work, marker, options.fast),
+                    command, cwd=work, env=_sandbox_env(work, marker, options.fast, python_path),
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                     pass_fds=(write_fd,), start_new_session=True,
                     preexec_fn=lambda: _limit_resources(options.memory_mb))
@@ -617,10 +757,20 @@ def score(release: Release, execution: Execution, options: GradeOptions) -> tupl
     return tuple(results), text, graded
 
 
+def _course_of(releases: dict[tuple[str, str], Release]) -> Path | None:
+    """The course root the release notebooks came from (ROOT/notebooks/FRAMEWORK/NAME.ipynb)."""
+    return next((release.path.parents[2] for release in releases.values()), None)
+
+
 def grade_submission(path: Path, releases: dict[tuple[str, str], Release], options: GradeOptions,
-                     executed_dir: Path | None = None) -> SubmissionGrade:
-    """Grade one submission; never raises for a bad submission."""
+                     executed_dir: Path | None = None, pristine: PristineCopy | None = None) -> SubmissionGrade:
+    """Grade one submission against `pristine` (a fresh copy of the package if None); never raises for a bad submission."""
     import nbformat
+
+    if pristine is None:
+        course = _course_of(releases)
+        with PristineCopy(PACKAGE_DIR, course / "quizzes" if course else None) as own:
+            return grade_submission(path, releases, options, executed_dir, own)
 
     start = time.monotonic()
     try:
@@ -631,7 +781,7 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
     repaired, repairs = restore_grade_cells(notebook, release)
     notes = suspicious_cells(repaired, release)
     try:
-        execution = execute_sandboxed(repaired, options)
+        execution = execute_sandboxed(repaired, options, pristine.python_path)
     except OSError as error:
         return SubmissionGrade(str(path), release.unit, release.framework, repairs=repairs, notes=notes,
                                error=f"cannot start the grader worker: {error}", seconds=time.monotonic() - start)
@@ -648,18 +798,36 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
 def grade_submissions(paths: list[Path], releases: dict[tuple[str, str], Release], options: GradeOptions,
                       progress: Callable[[str], None] | None = None,
                       executed_dir: Path | None = None) -> list[SubmissionGrade]:
-    """Grade every submission in turn against the release notebooks (see find_releases)."""
+    """Grade every submission in turn against the release notebooks (see find_releases).
+
+    One pristine copy of the package serves the batch; it and the release notebooks are verified
+    (and restored if changed) before and after every submission, and the submission's notes say so.
+    """
     grades = []
-    for number, path in enumerate(paths, start=1):
-        if progress:
-            progress(f"[{number}/{len(paths)}] {path.name} ...")
-        grade = grade_submission(path, releases, options, executed_dir)
-        if progress:
-            outcome = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.results else "not graded"
-            tail = f" ({grade.error})" if grade.error else ""
-            progress(f"[{number}/{len(paths)}] {path.name}: {outcome} in {grade.seconds:.1f} s{tail}")
-        grades.append(grade)
+    course = _course_of(releases)
+    with PristineCopy(PACKAGE_DIR, course / "quizzes" if course else None) as pristine:
+        for number, path in enumerate(paths, start=1):
+            if progress:
+                progress(f"[{number}/{len(paths)}] {path.name} ...")
+            before = protect_course_code(pristine, releases)
+            grade = grade_submission(path, releases, options, executed_dir, pristine)
+            after = protect_course_code(pristine, releases)
+            notes = list(grade.notes)
+            if before:  # only a process that escaped the previous sandbox could have done this
+                notes.append(f"course code changed before this submission, restored: {_summarise(before)}")
+            if after:
+                notes.append(f"changed the course code, restored for the next submission: {_summarise(after)}")
+            grades.append(dataclasses.replace(grade, notes=tuple(notes)))
+            _report_progress(progress, number, len(paths), path, grades[-1])
     return grades
+
+
+def _report_progress(progress: Callable[[str], None] | None, number: int, total: int, path: Path,
+                     grade: SubmissionGrade) -> None:
+    if progress:
+        outcome = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.results else "not graded"
+        tail = f" ({grade.error})" if grade.error else ""
+        progress(f"[{number}/{total}] {path.name}: {outcome} in {grade.seconds:.1f} s{tail}")
 
 
 # ----------------------------------------------------------------------------- reports
