@@ -9,14 +9,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from seq2bert.files import write_atomic
-from seq2bert import grade
+from seq2bert import grade, grade_worker
 from seq2bert.report import CHECK_MIME
 
 _spec = importlib.util.spec_from_file_location("mini_course", Path(__file__).parent / "fixtures" / "grading" / "mini_course.py")
@@ -131,6 +133,12 @@ def batch(tmp_path_factory):
                   "show_check({'exercise': 'scale', 'framework': 'pytorch', 'status': 'passed', 'hint': '', 'cases': 2}, 'scale: passed')\n")
     mc.write(tampered, subs / "tampered.ipynb")
 
+    flood = ("import sys\n"
+             "for _ in range(10):\n"
+             "    sys.stdout.write('one of a million short lines\\n' * 50_000)\n"
+             "sys.stdout.write('x' * 8_000_000)  # and one giant line\n")
+    mc.write(_insert_after(_solution(), "check_add", flood), subs / "flood.ipynb")
+
     deleted = _solution()
     deleted.cells = [c for c in deleted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "check_scale"]
     mc.write(deleted, subs / "deleted_check.ipynb")
@@ -141,7 +149,7 @@ def batch(tmp_path_factory):
     start = time.monotonic()
     result = _grade_cli("submissions", "--csv", "grades.csv", "--course", str(course),
                         "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT), "--memory-mb", "512",
-                        cwd=instructor)
+                        "--executed", str(base / "executed"), cwd=instructor)
     elapsed = time.monotonic() - start
     return {"result": result, "rows": _rows(instructor / "grades.csv"), "instructor": instructor, "subs": subs,
             "before": before, "snapshot": snapshot, "outside": outside, "elapsed": elapsed, "base": base}
@@ -237,6 +245,18 @@ def test_hostile_writes_stay_in_the_sandbox(batch):
     assert not _process_alive(sleeper), "a detached child of the notebook survived grading"
     for name, data in batch["before"].items():
         assert (batch["subs"] / name).read_bytes() == data  # submissions are only read
+
+
+def test_flood_of_output_is_capped(batch):
+    row = batch["rows"]["flood"]
+    assert row["score"] == "5" and row["error"] == ""
+    executed = nbformat.read(str(batch["base"] / "executed" / "flood.ipynb"), as_version=4)
+    flood = next(c for c in executed.cells if "giant line" in c.source)
+    kept = "".join(o.get("text", "") for o in flood.outputs)
+    assert kept.startswith("one of a million short lines\n")
+    assert len(kept) < grade_worker.MAX_CELL_OUTPUT_CHARS + 1000  # 22 MB were printed
+    assert "further output of this cell dropped" in kept
+    assert (batch["base"] / "executed" / "flood.ipynb").stat().st_size < 2 * grade_worker.MAX_CELL_OUTPUT_CHARS
 
 
 def test_tampered_check_cell_is_restored(batch):
@@ -483,3 +503,153 @@ def test_changed_release_notebooks_are_restored(releases):
     release.path.write_text("{}")
     assert grade.restore_releases(releases) == [str(release.path)]
     assert release.path.read_bytes() == release.data and grade.restore_releases(releases) == []
+
+
+# ----------------------------------------------------------------------------- bounded reading
+
+
+def _feed_pipe(blocks: list[bytes]) -> tuple[object, threading.Thread]:
+    """A pipe's reading end, with a thread writing `blocks` into the other end."""
+    read_fd, write_fd = os.pipe()
+
+    def write() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                for block in blocks:
+                    out.write(block)
+        except BrokenPipeError:  # the reader stopped early
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return os.fdopen(read_fd, "rb", buffering=0), writer
+
+
+def test_report_reading_drops_giant_lines_with_bounded_memory():
+    done = json.dumps({"event": "done"}).encode() + b"\n"
+    reports, writer = _feed_pipe([b'{"event": "cell", "hint": "' + b"x" * 12 * 2**20 + b'"}\n', done])
+    collected = grade._Reports([])
+    tracemalloc.start()
+    try:
+        outcome = grade._collect_reports(reports, time.monotonic() + 60, collected)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        reports.close()
+        writer.join()
+    assert outcome == "closed" and collected.events == [{"event": "done"}] and collected.dropped_lines == 1
+    assert peak < 3 * grade.MAX_REPORT_LINE_BYTES  # the 12 MB line was never held
+
+
+def test_report_reading_stops_past_the_total_cap():
+    line = json.dumps({"event": "cell", "index": 0, "grade_id": None, "checks": [], "error": None}).encode() + b"\n"
+    flood = line * (2 * grade.MAX_REPORT_BYTES // len(line))
+    reports, writer = _feed_pipe([flood, json.dumps({"event": "done"}).encode() + b"\n"])
+    collected = grade._Reports([])
+    try:
+        outcome = grade._collect_reports(reports, time.monotonic() + 60, collected)
+    finally:
+        reports.close()
+        writer.join()
+    assert outcome == "overflow" and {"event": "done"} not in collected.events
+    assert collected.total <= grade.MAX_REPORT_BYTES + 65536
+
+
+def test_overflowing_reports_are_an_error_not_a_grade(releases):
+    execution = grade.Execution(events=({"event": "done"},), timed_out=False, seconds=1.0, exit_code=None,
+                                stderr_tail="", overflow=True, dropped_lines=2)
+    results, error, graded = grade.score(releases["02", "pytorch"], execution, grade.GradeOptions())
+    assert error == "stopped: the worker reported more than 16 MB; 2 report line(s) over 1 MB dropped" and not graded
+
+
+def test_worker_events_keep_only_small_known_fields():
+    payload = {"exercise": "add", "status": "passed", "hint": "h" * 10**5, "cases": 10**400, "extra": "x" * 10**6}
+    outputs = [nbformat.v4.new_output("display_data", data={CHECK_MIME: {**payload, "status": str(i)}}) for i in range(20)]
+    cell = nbformat.v4.new_code_cell("", outputs=outputs, metadata={"nbgrader": {"grade_id": ["not", "a", "string"]}})
+    event = grade_worker._cell_event(cell, 3, {"content": {"status": "error", "ename": "E" * 10**4, "evalue": "v"}})
+    assert len(json.dumps(event)) < 20_000 and event["grade_id"] is None
+    assert [c["status"] for c in event["checks"]] == [str(i) for i in range(12, 20)]  # the newest are kept
+    assert event["checks"][-1]["hint"] == "h" * grade_worker.MAX_FIELD_CHARS and "extra" not in event["checks"][-1]
+    assert event["checks"][-1]["cases"] == "a very large integer" and len(event["error"]["ename"]) == 100
+
+
+# ----------------------------------------------------------------------------- fork bombs
+
+FORKS = 300  # bounded, so that the test cannot hurt the machine even if the limit fails
+
+
+def test_fork_bomb_hits_the_process_limit_and_the_batch_goes_on(tmp_path):
+    if os.geteuid() == 0 and grade.pids_cgroup_parent() is None:
+        pytest.skip("running as root with no pids cgroup: Linux ignores RLIMIT_NPROC for root, "
+                    "so the grader has no way to limit processes here")
+    course = mc.write_course(tmp_path / "course")
+    bomb = ("import os, time\n"
+            "children = 0\n"
+            f"for _ in range({FORKS}):\n"
+            "    try:\n"
+            "        pid = os.fork()\n"
+            "    except OSError as error:\n"
+            "        print('fork refused after', children, 'children:', error)\n"
+            "        break\n"
+            "    if pid == 0:\n"
+            "        time.sleep(3)\n"
+            "        os._exit(0)\n"
+            "    children += 1\n"
+            "else:\n"
+            "    print('all forks succeeded')\n")
+    mc.write(_insert_after(_solution(), "check_add", bomb), tmp_path / "subs" / "a_bomb.ipynb")
+    mc.write(_solution(), tmp_path / "subs" / "b_good.ipynb")
+    result = _grade_cli("subs", "--csv", "grades.csv", "--course", str(course), "--executed", "executed",
+                        "--max-processes", "64", "--cell-timeout", str(CELL_TIMEOUT), "--timeout", str(TIMEOUT),
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = _rows(tmp_path / "grades.csv")
+    assert (rows["a_bomb"]["score"], rows["b_good"]["score"]) == ("5", "5")
+    executed = nbformat.read(str(tmp_path / "executed" / "a_bomb.ipynb"), as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if "os.fork()" in c.source for o in c.outputs)
+    assert "fork refused after" in printed, printed
+    assert int(printed.split("fork refused after")[1].split()[0]) < 64
+
+
+def test_process_limit_for_an_unprivileged_grader_is_rlimit_nproc(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(grade, "_user_tasks", lambda: 37)  # what the user already runs
+    assert grade.process_limit(100, "unused") == grade.ProcessLimit(nproc=137)
+    assert grade.process_limit(0, "unused") == grade.ProcessLimit()
+
+
+def test_rlimit_nproc_stops_forks_of_an_unprivileged_user():
+    import resource  # noqa: F401  (imported here, not in the child after it drops root)
+
+    uid, become = os.getuid(), None
+    if os.geteuid() == 0:  # root is exempt from RLIMIT_NPROC: try it as "nobody"
+        uid = 65534
+
+        def become() -> None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+    fork_loop = ("import os, time\nchildren = 0\nfor _ in range(40):\n    try:\n        pid = os.fork()\n"
+                 "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(2)\n        os._exit(0)\n"
+                 "    children += 1\nprint(children)\n")
+    def runs(python: str) -> bool:
+        try:
+            return subprocess.run([python, "-c", "pass"], preexec_fn=become, cwd="/", capture_output=True).returncode == 0
+        except OSError:
+            return False
+
+    runnable = [python for python in dict.fromkeys([sys.executable, "/usr/bin/python3"]) if runs(python)]
+    if not runnable:
+        pytest.skip(f"no Python interpreter that user {uid} may run")
+    tasks = sum(1 for p in Path("/proc").glob("[0-9]*/task/[0-9]*") if p.stat().st_uid == uid)
+    limit = grade.ProcessLimit(nproc=tasks + 10)
+
+    def limited() -> None:
+        if become:
+            become()
+        grade._limit_resources(0, limit)
+
+    result = subprocess.run([runnable[0], "-c", fork_loop], preexec_fn=limited, capture_output=True, text=True,
+                            timeout=60, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 10  # far fewer than the 40 it tried

@@ -65,6 +65,8 @@ from seq2bert.units import FRAMEWORKS, UNITS, CourseError, course_root, get_fram
 STATUSES = ("passed", "failed", "not_attempted", "not_run")
 SYMBOLS = {"passed": "✓", "failed": "✗", "not_attempted": "–", "not_run": "·"}
 MAX_NOTEBOOK_BYTES = 50 * 2**20  # a student notebook larger than this is rejected unread
+MAX_REPORT_LINE_BYTES = 2**20  # one event line from the worker; a longer line is dropped
+MAX_REPORT_BYTES = 16 * 2**20  # all the worker may report about one submission; then it is stopped
 FILE_SIZE_LIMIT = 2**30  # RLIMIT_FSIZE for the sandbox: no single file above 1 GiB
 MARKER_VAR = "SEQ2BERT_GRADE_SANDBOX"
 PACKAGE_DIR = Path(__file__).resolve().parent  # the seq2bert package the grader itself runs
@@ -87,6 +89,7 @@ class GradeOptions:
     cell_timeout: int = 300  # seconds one cell may run before it is interrupted
     timeout: int = 1800  # seconds the whole notebook may run before everything is killed
     memory_mb: int = 6144  # RLIMIT_DATA of the worker and kernel, 0 for no cap
+    max_processes: int = 512  # tasks (processes and threads) the sandbox may add, 0 for no limit
     fast: bool = True  # SEQ2BERT_FAST=1 in the sandbox
     expected_unit: str | None = None  # reject submissions of another unit
     kernel_name: str = "python3"  # kernel spec the worker starts
@@ -139,6 +142,8 @@ class Execution:
     exit_code: int | None
     stderr_tail: str
     executed: Any = None  # the executed notebook, when the worker got to write it
+    overflow: bool = False  # the worker reported more than MAX_REPORT_BYTES and was stopped
+    dropped_lines: int = 0  # report lines longer than MAX_REPORT_LINE_BYTES, dropped unread
 
 
 @dataclass(frozen=True)
@@ -519,8 +524,96 @@ def protect_course_code(pristine: PristineCopy, releases: dict[tuple[str, str], 
 # ----------------------------------------------------------------------------- sandbox
 
 
-def _limit_resources(memory_mb: int) -> None:
-    """Runs in the child between fork and exec: cap data memory and file size, no core dumps."""
+@dataclass(frozen=True)
+class ProcessLimit:
+    """How the sandbox's process count is capped: RLIMIT_NPROC, a pids cgroup, or not at all."""
+
+    nproc: int | None = None  # RLIMIT_NPROC to set (it counts every task of the user)
+    cgroup: Path | None = None  # a pids cgroup the worker joins before exec
+
+
+def _user_tasks() -> int:
+    """Tasks (processes and threads) running under this real user id, as RLIMIT_NPROC counts them."""
+    uid, total = str(os.getuid()), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def pids_cgroup_parent() -> Path | None:
+    """The pids-cgroup folder of this process, if the pids controller is mounted there (Linux)."""
+    try:
+        memberships = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except OSError:
+        return None
+    for membership in memberships:
+        _, controllers, path = membership.split(":", 2)
+        for fields in mounts:
+            tail = fields[fields.index("-") + 1:] if "-" in fields else []
+            if len(tail) < 3:
+                continue
+            folder = Path(fields[4]) / os.path.relpath(path, fields[3])
+            if controllers and "pids" in controllers.split(",") and tail[0] == "cgroup" and "pids" in tail[2].split(","):
+                return folder
+            if not controllers and tail[0] == "cgroup2":
+                try:
+                    if "pids" in (folder / "cgroup.subtree_control").read_text().split():
+                        return folder
+                except OSError:
+                    pass
+    return None
+
+
+def process_limit(max_processes: int, marker: str) -> ProcessLimit:
+    """Prepare the process limit of one sandbox (see the module docstring for what works where)."""
+    if max_processes <= 0 or not Path("/proc/self").is_dir():
+        return ProcessLimit()
+    if os.geteuid() != 0:
+        return ProcessLimit(nproc=_user_tasks() + max_processes)
+    parent = pids_cgroup_parent()  # Linux ignores RLIMIT_NPROC for root
+    if parent is None:
+        return ProcessLimit()
+    folder = parent / f"seq2bert-grade-{marker}"
+    try:
+        folder.mkdir()
+        (folder / "pids.max").write_text(str(max_processes))
+    except OSError:
+        _remove_cgroup(folder)
+        return ProcessLimit()
+    return ProcessLimit(cgroup=folder)
+
+
+def _remove_cgroup(folder: Path | None) -> None:
+    """Kill whatever is left in a sandbox's cgroup (even processes that dropped the marker), then remove it."""
+    if folder is None or not folder.is_dir():
+        return
+    for _ in range(50):
+        try:
+            pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            folder.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)  # killed processes take a moment to leave
+
+
+def _limit_resources(memory_mb: int, limit: ProcessLimit = ProcessLimit()) -> None:
+    """Runs in the child between fork and exec: cap data memory, file size and process count, no core dumps."""
     import resource
 
     def cap(kind: int, value: int) -> None:
@@ -532,6 +625,10 @@ def _limit_resources(memory_mb: int) -> None:
         cap(resource.RLIMIT_DATA, memory_mb * 2**20)
     cap(resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT)
     cap(resource.RLIMIT_CORE, 0)
+    if limit.nproc is not None:
+        cap(resource.RLIMIT_NPROC, limit.nproc)
+    if limit.cgroup is not None:  # a failure here stops the start: no sandbox without its limit
+        (limit.cgroup / "cgroup.procs").write_text(str(os.getpid()))
 
 
 def _sandbox_env(home: Path, marker: str, fast: bool, python_path: Path | None = None) -> dict[str, str]:
@@ -619,29 +716,58 @@ def _read_notebook_nofollow(path: Path) -> Any:
         return None
 
 
-def _collect_reports(reports: Any, deadline: float, events: list[dict[str, Any]]) -> bool:
-    """Append the worker's JSON-lines reports to `events` until it closes the pipe (False) or
-    the deadline passes (True: timed out)."""
-    pending = b""
+@dataclass
+class _Reports:
+    """The worker's events as they arrive, read with bounded memory."""
+
+    events: list[dict[str, Any]]
+    total: int = 0  # bytes read so far
+    dropped_lines: int = 0
+    pending: bytearray = dataclasses.field(default_factory=bytearray)
+    skipping: bool = False  # inside an over-long line: drop bytes up to its end
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        while chunk:
+            end = chunk.find(b"\n")
+            part, chunk = (chunk, b"") if end < 0 else (chunk[:end], chunk[end + 1:])
+            if not self.skipping:
+                self.pending += part
+                if len(self.pending) > MAX_REPORT_LINE_BYTES:
+                    self.pending.clear()
+                    self.skipping = True
+                    self.dropped_lines += 1
+            if end >= 0:
+                if not self.skipping:
+                    self._parse(bytes(self.pending))
+                self.pending.clear()
+                self.skipping = False
+
+    def _parse(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            self.events.append(event)
+
+
+def _collect_reports(reports: Any, deadline: float, collected: _Reports) -> str:
+    """Read the worker's JSON-lines reports into `collected` until the worker closes the pipe
+    ("closed"), the deadline passes ("timeout") or it sent more than MAX_REPORT_BYTES ("overflow")."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return True
+            return "timeout"
         ready, _, _ = select.select([reports], [], [], min(remaining, 1.0))
         if not ready:
             continue
         chunk = reports.read(65536)
         if not chunk:
-            return False  # the worker closed its end: it is done or dead
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                events.append(event)
+            return "closed"  # the worker closed its end: it is done or dead
+        collected.feed(chunk)
+        if collected.total > MAX_REPORT_BYTES:
+            return "overflow"
 
 
 def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | None = None) -> Execution:
@@ -660,6 +786,7 @@ def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | 
         executed_path = Path(tmp) / "executed.ipynb"
         marker = uuid.uuid4().hex
         read_fd, write_fd = os.pipe()
+        limit = process_limit(options.max_processes, marker)
         command = [sys.executable, "-m", "seq2bert.grade_worker", "submission.ipynb", str(executed_path),
                    "--report-fd", str(write_fd), "--cell-timeout", str(options.cell_timeout),
                    "--kernel", options.kernel_name]
@@ -669,13 +796,18 @@ def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | 
                     command, cwd=work, env=_sandbox_env(work, marker, options.fast, python_path),
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                     pass_fds=(write_fd,), start_new_session=True,
-                    preexec_fn=lambda: _limit_resources(options.memory_mb))
+                    preexec_fn=lambda: _limit_resources(options.memory_mb, limit))
+            except BaseException:
+                _remove_cgroup(limit.cgroup)
+                raise
             finally:
                 os.close(write_fd)  # only the worker holds the writing end now
             events: list[dict[str, Any]] = []
+            collected = _Reports(events)
             try:
-                timed_out = _collect_reports(reports, deadline, events)
-                if not timed_out:
+                outcome = _collect_reports(reports, deadline, collected)
+                timed_out = outcome == "timeout"
+                if outcome == "closed":
                     try:
                         worker.wait(timeout=max(1.0, deadline - time.monotonic()))
                     except subprocess.TimeoutExpired:
@@ -683,11 +815,13 @@ def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | 
             finally:  # also on KeyboardInterrupt: never leave a sandbox running
                 kernel_pids = [e["pid"] for e in events if e.get("event") == "kernel" and isinstance(e.get("pid"), int)]
                 _kill_everything(worker, kernel_pids, marker)
+                _remove_cgroup(limit.cgroup)
         log.seek(0, io.SEEK_END)
         log.seek(max(0, log.tell() - 4000))
         stderr_tail = log.read().decode("utf-8", "replace")
         executed = _read_notebook_nofollow(executed_path)
-    return Execution(tuple(events), timed_out, time.monotonic() - start, worker.returncode, stderr_tail, executed)
+    return Execution(tuple(events), timed_out, time.monotonic() - start, worker.returncode, stderr_tail, executed,
+                     overflow=outcome == "overflow", dropped_lines=collected.dropped_lines)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -736,9 +870,13 @@ def score(release: Release, execution: Execution, options: GradeOptions) -> tupl
         points = check.points if status == "passed" else 0.0
         hint = str(payload.get("hint", ""))[:300] if status == "failed" else ""
         results.append(ExerciseResult(check.exercise, status, points, check.points, hint))
-    graded = final is not None and final.get("event") == "done" and not execution.timed_out
+    if execution.dropped_lines:
+        notes.append(f"{execution.dropped_lines} report line(s) over {MAX_REPORT_LINE_BYTES // 2**20} MB dropped")
+    graded = final is not None and final.get("event") == "done" and not execution.timed_out and not execution.overflow
     if execution.timed_out:
         error = f"timed out after {options.timeout} s"
+    elif execution.overflow:
+        error = f"stopped: the worker reported more than {MAX_REPORT_BYTES // 2**20} MB"
     elif final is None:
         tail = execution.stderr_tail.strip().splitlines()
         if memory_hit or any("MemoryError" in line for line in tail):
@@ -782,7 +920,7 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
     notes = suspicious_cells(repaired, release)
     try:
         execution = execute_sandboxed(repaired, options, pristine.python_path)
-    except OSError as error:
+    except (OSError, subprocess.SubprocessError) as error:
         return SubmissionGrade(str(path), release.unit, release.framework, repairs=repairs, notes=notes,
                                error=f"cannot start the grader worker: {error}", seconds=time.monotonic() - start)
     results, error, graded = score(release, execution, options)
@@ -903,6 +1041,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell-timeout", type=whole_number(1), default=300, help="seconds per cell before it is interrupted (default 300)")
     parser.add_argument("--timeout", type=whole_number(1), default=1800, help="seconds per notebook before it is killed (default 1800)")
     parser.add_argument("--memory-mb", type=whole_number(0), default=6144, help="data memory cap per submission, 0 for none (default 6144)")
+    parser.add_argument("--max-processes", type=whole_number(0), default=512,
+                        help="processes and threads a submission may add, 0 for no limit (default 512)")
     parser.add_argument("--full", action="store_true", help="run in full mode instead of SEQ2BERT_FAST=1")
     parser.add_argument("--executed", type=Path, default=None, metavar="DIR", help="also save each executed notebook in DIR")
 
@@ -951,7 +1091,10 @@ def run(args: argparse.Namespace) -> int:
         raise CourseError(f"--csv {csv_path} is one of the submissions; choose another file")
     expected = get_unit(args.unit).number if args.unit else None
     options = GradeOptions(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
-                           fast=not args.full, expected_unit=expected)
+                           max_processes=args.max_processes, fast=not args.full, expected_unit=expected)
+    if options.max_processes and os.geteuid() == 0 and pids_cgroup_parent() is None:
+        print("warning: running as root with no pids cgroup: --max-processes cannot be enforced "
+              "(Linux ignores RLIMIT_NPROC for root); grade as an unprivileged user", file=sys.stderr)
     releases = find_releases(root)
     grades = grade_submissions(paths, releases, options, executed_dir=args.executed,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))
