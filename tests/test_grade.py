@@ -653,3 +653,31 @@ def test_rlimit_nproc_stops_forks_of_an_unprivileged_user():
                             timeout=60, cwd="/")
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) < 10  # far fewer than the 40 it tried
+
+
+def _message(msg_type: str, content: dict) -> dict:
+    return {"msg_type": msg_type, "header": {"msg_type": msg_type}, "parent_header": {"msg_id": "m"}, "content": content}
+
+
+def test_worker_keeps_bounded_output_but_always_the_latest_check_results():
+    cells = [nbformat.v4.new_code_cell("") for _ in range(20)]
+    cells.append(mc.check_cell("add", "pytorch"))
+    client = grade_worker.CappedClient(nbformat.v4.new_notebook(cells=cells))
+    client.reset_execution_trackers()  # as execute() and execute_cell() do
+    client.clear_before_next_output = False
+    half = grade_worker.MAX_CELL_OUTPUT_CHARS // 2
+    for index in range(20):
+        for _ in range(3):  # 1.5 MB per cell, 30 MB in all
+            client.output(cells[index].outputs, _message("stream", {"name": "stdout", "text": "x" * half}), None, index)
+    kept = [sum(len(o.get("text", "")) for o in c.outputs if o.get("name") == "stdout") for c in cells[:20]]
+    assert max(kept) == grade_worker.MAX_CELL_OUTPUT_CHARS and sum(kept) == grade_worker.MAX_OUTPUT_CHARS
+    assert all("further output of this cell dropped" in c.outputs[-1].text for c in cells[:20])
+    check = cells[20]
+    for number in range(12):  # the budget is spent, yet check results of a graded cell are kept
+        data = {CHECK_MIME: {"exercise": "add", "status": f"s{number}"}, "text/plain": "add"}
+        client.output(check.outputs, _message("display_data", {"data": data, "metadata": {}}), None, 20)
+    statuses = [o.data[CHECK_MIME]["status"] for o in check.outputs if CHECK_MIME in o.get("data", {})]
+    assert statuses == [f"s{n}" for n in range(4, 12)]
+    huge = {CHECK_MIME: {"exercise": "add", "status": "passed", "hint": "h" * 10**6}, "text/plain": "add"}
+    client.output(check.outputs, _message("display_data", {"data": huge, "metadata": {}}), None, 20)
+    assert [o.data[CHECK_MIME]["status"] for o in check.outputs if CHECK_MIME in o.get("data", {})][-1] == "s11"

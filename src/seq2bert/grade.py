@@ -16,6 +16,24 @@ For every submission the grader
    it, so notebook code cannot write there): passed earns the check cell's points; failed,
    not attempted and not run (the notebook died or timed out before the check) earn 0.
 
+One submission cannot change what the next is graded with:
+- the worker and kernel import seq2bert from a private copy made once per batch (first on their
+  PYTHONPATH, ahead of editable and site installs), read-only (0444/0555); since chmod does not
+  stop root, the copy is also hashed and rebuilt from memory before and after every submission;
+- check cells come from the release notebooks read once at the start; a release file changed on
+  disk is rewritten as it was. Either repair is listed in that submission's notes.
+
+Caps on what the grader reads: the worker keeps at most 1 MB of output per cell and 16 MB per
+notebook (a notebook printing 10^7 lines keeps the first MB and a notice), sends only small
+check fields, and the grader drops report lines over 1 MB and stops a worker that reports more
+than 16 MB.
+
+Process limit (``--max-processes``, default 512 tasks, threads included): for a non-root grader
+RLIMIT_NPROC is set to the user's current task count plus the limit. Linux does not apply
+RLIMIT_NPROC to root, so a root grader instead puts each sandbox in a pids cgroup (``pids.max``)
+when the pids controller is mounted and writable (cgroup v1, or a v2 cgroup with pids enabled);
+otherwise root gets no process limit and the grader warns. Linux only.
+
 Memory cap (measured on Linux with torch 2.13 CPU and TensorFlow 2.21): importing both maps
 about 2.3 GB of address space while only about 0.45 GB of it is data (VmData) and 0.8 GB is
 resident. Under RLIMIT_AS the TensorFlow import fails below about 2 GB ("failed to map segment
@@ -29,9 +47,10 @@ or file-backed mappings, and macOS does not enforce it for mmap; only a containe
 bounds memory completely. ``--memory-mb 0`` turns the cap off.
 
 What the sandbox does not stop: relative writes land in the temporary directory, but a hostile
-notebook can still read or write any absolute path the grading user may touch, start processes
-that drop the marker variable from their environment, or monkeypatch seq2bert inside its own
-kernel before a check runs. Run the grader as an unprivileged user or inside a container for
+notebook can still read or write any absolute path the grading user may touch (the rest of the
+Python installation included, which is not verified), start processes that drop the marker
+variable from their environment, or monkeypatch seq2bert inside its own kernel before a check
+runs. Run the grader as an unprivileged user or inside a container for
 untrusted submissions; cells that mention the check machinery are flagged in the report's notes.
 """
 from __future__ import annotations

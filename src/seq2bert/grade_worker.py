@@ -57,6 +57,7 @@ class CappedClient(NotebookClient):
         super().__init__(*args, **kwargs)
         self.comm_open_handlers = {}  # no Output-widget capture: every output goes through `output`
         self.kept: dict[int, int] = {}  # characters kept per cell
+        self.total = 0  # characters kept in all cells
         self.truncated: set[int] = set()  # cells that got the notice
 
     def _graded(self, cell_index: int) -> bool:
@@ -73,12 +74,13 @@ class CappedClient(NotebookClient):
                 outs[checks[0]] = nbformat.v4.new_output("stream", name="stdout", text="[earlier check result dropped]\n")
             return super().output(outs, msg, display_id, cell_index)
         used = self.kept.get(cell_index, 0)
-        room = min(MAX_CELL_OUTPUT_CHARS - used, MAX_OUTPUT_CHARS - sum(self.kept.values()))
+        room = min(MAX_CELL_OUTPUT_CHARS - used, MAX_OUTPUT_CHARS - self.total)
         if size > room and msg.get("msg_type") == "stream" and room > 0:
             msg = {**msg, "content": {**msg["content"], "text": msg["content"]["text"][:room]}}
             size = room
         if size <= room:
             self.kept[cell_index] = used + size
+            self.total += size
             return super().output(outs, msg, display_id, cell_index)
         if cell_index not in self.truncated:
             self.truncated.add(cell_index)
