@@ -371,6 +371,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
     (["sub.ipynb", "--csv", "out.csv", "--unit", "99"], "there is no unit"),
     (["sub.ipynb", "--csv", "out.csv", "--executed", "sub.ipynb"], "is a file, not a folder"),
     (["sub.ipynb", "--csv", "out.csv", "--memory-mb", "-5"], "must not be negative"),
+    (["sub.ipynb", "--csv", "out.csv", "--max-processes", "-1"], "must not be negative"),
     (["sub.ipynb", "--csv", "out.csv", "--course", "nowhere"], "no such folder"),
     (["sub.ipynb", "--csv", "out.csv", "--course", "empty"], "no release notebooks"),
 ])

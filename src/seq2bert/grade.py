@@ -567,7 +567,7 @@ def _user_tasks() -> int:
 
 
 def pids_cgroup_parent() -> Path | None:
-    """The pids-cgroup folder of this process, if the pids controller is mounted there (Linux)."""
+    """The pids-cgroup folder of this process, if the pids controller is mounted there writable (Linux)."""
     try:
         memberships = Path("/proc/self/cgroup").read_text().splitlines()
         mounts = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
@@ -581,10 +581,10 @@ def pids_cgroup_parent() -> Path | None:
                 continue
             folder = Path(fields[4]) / os.path.relpath(path, fields[3])
             if controllers and "pids" in controllers.split(",") and tail[0] == "cgroup" and "pids" in tail[2].split(","):
-                return folder
+                return folder if os.access(folder, os.W_OK) else None
             if not controllers and tail[0] == "cgroup2":
                 try:
-                    if "pids" in (folder / "cgroup.subtree_control").read_text().split():
+                    if "pids" in (folder / "cgroup.subtree_control").read_text().split() and os.access(folder, os.W_OK):
                         return folder
                 except OSError:
                     pass
