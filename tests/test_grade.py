@@ -619,17 +619,20 @@ def test_process_limit_for_an_unprivileged_grader_is_rlimit_nproc(monkeypatch):
     assert grade.process_limit(0, "unused") == grade.ProcessLimit()
 
 
+NOBODY = 65534
+
+
+def _become_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
 def test_rlimit_nproc_stops_forks_of_an_unprivileged_user():
-    import resource  # noqa: F401  (imported here, not in the child after it drops root)
-
-    uid, become = os.getuid(), None
-    if os.geteuid() == 0:  # root is exempt from RLIMIT_NPROC: try it as "nobody"
-        uid = 65534
-
-        def become() -> None:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
+    # Loaded now: once the child is "nobody" it may not be able to read the standard library.
+    importlib.import_module("resource")
+    become = _become_nobody if os.geteuid() == 0 else None  # root is exempt from RLIMIT_NPROC
+    uid = NOBODY if become else os.getuid()
     fork_loop = ("import os, time\nchildren = 0\nfor _ in range(40):\n    try:\n        pid = os.fork()\n"
                  "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(2)\n        os._exit(0)\n"
                  "    children += 1\nprint(children)\n")
