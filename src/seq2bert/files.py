@@ -25,3 +25,12 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+# A spreadsheet would run a cell starting with these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text safe to open in a spreadsheet (no formula injection from student-written fields)."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text

@@ -16,6 +16,24 @@ For every submission the grader
    it, so notebook code cannot write there): passed earns the check cell's points; failed,
    not attempted and not run (the notebook died or timed out before the check) earn 0.
 
+One submission cannot change what the next is graded with:
+- the worker and kernel import seq2bert from a private copy made once per batch (first on their
+  PYTHONPATH, ahead of editable and site installs), read-only (0444/0555); since chmod does not
+  stop root, the copy is also hashed and rebuilt from memory before and after every submission;
+- check cells come from the release notebooks read once at the start; a release file changed on
+  disk is rewritten as it was. Either repair is listed in that submission's notes.
+
+Caps on what the grader reads: the worker keeps at most 1 MB of output per cell and 16 MB per
+notebook (a notebook printing 10^7 lines keeps the first MB and a notice), sends only small
+check fields, and the grader drops report lines over 1 MB and stops a worker that reports more
+than 16 MB.
+
+Process limit (``--max-processes``, default 512 tasks, threads included): for a non-root grader
+RLIMIT_NPROC is set to the user's current task count plus the limit. Linux does not apply
+RLIMIT_NPROC to root, so a root grader instead puts each sandbox in a pids cgroup (``pids.max``)
+when the pids controller is mounted and writable (cgroup v1, or a v2 cgroup with pids enabled);
+otherwise root gets no process limit and the grader warns. Linux only.
+
 Memory cap (measured on Linux with torch 2.13 CPU and TensorFlow 2.21): importing both maps
 about 2.3 GB of address space while only about 0.45 GB of it is data (VmData) and 0.8 GB is
 resident. Under RLIMIT_AS the TensorFlow import fails below about 2 GB ("failed to map segment
@@ -29,9 +47,10 @@ or file-backed mappings, and macOS does not enforce it for mmap; only a containe
 bounds memory completely. ``--memory-mb 0`` turns the cap off.
 
 What the sandbox does not stop: relative writes land in the temporary directory, but a hostile
-notebook can still read or write any absolute path the grading user may touch, start processes
-that drop the marker variable from their environment, or monkeypatch seq2bert inside its own
-kernel before a check runs. Run the grader as an unprivileged user or inside a container for
+notebook can still read or write any absolute path the grading user may touch (the rest of the
+Python installation included, which is not verified), start processes that drop the marker
+variable from their environment, or monkeypatch seq2bert inside its own kernel before a check
+runs. Run the grader as an unprivileged user or inside a container for
 untrusted submissions; cells that mention the check machinery are flagged in the report's notes.
 """
 from __future__ import annotations
@@ -39,11 +58,15 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import dataclasses
+import hashlib
 import io
 import json
 import os
 import select
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,14 +78,17 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from seq2bert.cli import whole_number
-from seq2bert.files import write_atomic
+from seq2bert.files import spreadsheet_safe, write_atomic
 from seq2bert.units import FRAMEWORKS, UNITS, CourseError, course_root, get_framework, get_unit
 
 STATUSES = ("passed", "failed", "not_attempted", "not_run")
 SYMBOLS = {"passed": "✓", "failed": "✗", "not_attempted": "–", "not_run": "·"}
 MAX_NOTEBOOK_BYTES = 50 * 2**20  # a student notebook larger than this is rejected unread
+MAX_REPORT_LINE_BYTES = 2**20  # one event line from the worker; a longer line is dropped
+MAX_REPORT_BYTES = 16 * 2**20  # all the worker may report about one submission; then it is stopped
 FILE_SIZE_LIMIT = 2**30  # RLIMIT_FSIZE for the sandbox: no single file above 1 GiB
 MARKER_VAR = "SEQ2BERT_GRADE_SANDBOX"
+PACKAGE_DIR = Path(__file__).resolve().parent  # the seq2bert package the grader itself runs
 # Only these variables of the instructor's environment reach the sandbox.
 PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS",
               "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL",
@@ -82,6 +108,7 @@ class GradeOptions:
     cell_timeout: int = 300  # seconds one cell may run before it is interrupted
     timeout: int = 1800  # seconds the whole notebook may run before everything is killed
     memory_mb: int = 6144  # RLIMIT_DATA of the worker and kernel, 0 for no cap
+    max_processes: int = 512  # tasks (processes and threads) the sandbox may add, 0 for no limit
     fast: bool = True  # SEQ2BERT_FAST=1 in the sandbox
     expected_unit: str | None = None  # reject submissions of another unit
     kernel_name: str = "python3"  # kernel spec the worker starts
@@ -106,6 +133,7 @@ class Release:
     path: Path
     notebook: Any
     checks: tuple[CheckCell, ...]
+    data: bytes = b""  # the file as read at the start of the batch, to restore it if a notebook changes it
 
     @property
     def grade_ids(self) -> set[str]:
@@ -133,6 +161,8 @@ class Execution:
     exit_code: int | None
     stderr_tail: str
     executed: Any = None  # the executed notebook, when the worker got to write it
+    overflow: bool = False  # the worker reported more than MAX_REPORT_BYTES and was stopped
+    dropped_lines: int = 0  # report lines longer than MAX_REPORT_LINE_BYTES, dropped unread
 
 
 @dataclass(frozen=True)
@@ -205,16 +235,19 @@ def parse_notebook(data: bytes) -> Any:
     return notebook
 
 
-def load_submission(path: Path) -> Any:
-    """Read a submission (only read, never written) and parse it."""
+def _read_notebook_bytes(path: Path) -> bytes:
     try:
         size = path.stat().st_size
         if size > MAX_NOTEBOOK_BYTES:
             raise SubmissionError(f"not a notebook: {size / 2**20:.0f} MB is larger than the {MAX_NOTEBOOK_BYTES // 2**20} MB limit")
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as error:
         raise SubmissionError(f"cannot read the file: {error.strerror or error}") from None
-    return parse_notebook(data)
+
+
+def load_submission(path: Path) -> Any:
+    """Read a submission (only read, never written) and parse it."""
+    return parse_notebook(_read_notebook_bytes(path))
 
 
 def _release_checks(notebook: Any) -> tuple[CheckCell, ...]:
@@ -238,15 +271,38 @@ def find_releases(root: Path) -> dict[tuple[str, str], Release]:
                 if not path.is_file():
                     continue
                 try:
-                    notebook = load_submission(path)
+                    data = _read_notebook_bytes(path)
+                    notebook = parse_notebook(data)
                 except SubmissionError as error:
                     raise CourseError(f"release notebook {path} is broken: {error}") from None
                 releases[unit.number, framework] = Release(unit.number, framework, path, notebook,
-                                                           _release_checks(notebook))
+                                                           _release_checks(notebook), data)
                 break
     if not releases:
         raise CourseError(f"no release notebooks under {root}/notebooks; run `seq2bert build` first")
     return releases
+
+
+def restore_releases(releases: dict[tuple[str, str], Release]) -> list[str]:
+    """Release notebooks whose file changed since the batch began; each is rewritten as it was.
+
+    Grading always uses the copies read at the start; restoring keeps the next batch honest too.
+    """
+    changed = []
+    for release in releases.values():
+        try:
+            fd = os.open(release.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as handle:
+                current = handle.read(len(release.data) + 1)
+        except OSError:
+            current = None
+        if current != release.data:
+            changed.append(str(release.path))
+            try:
+                write_atomic(release.path, release.data)
+            except OSError:
+                changed[-1] += " (could not be restored)"
+    return changed
 
 
 def _framework_hint(notebook: Any, path: Path) -> str | None:
@@ -381,11 +437,202 @@ def suspicious_cells(notebook: Any, release: Release) -> tuple[str, ...]:
     return tuple(notes)
 
 
+# ----------------------------------------------------------------------------- pristine package
+
+
+class PristineCopy:
+    """A private, read-only copy of the seq2bert package that every sandbox imports first.
+
+    Layout: ROOT/src/seq2bert/ (the package), ROOT/quizzes/ (the course's quizzes) and an empty
+    ROOT/course/, so that course_root() inside the kernel is ROOT. The bytes are kept in memory;
+    `verify` compares every path under ROOT (type, mode, SHA-256) with them and rebuilds the
+    copy from memory if anything differs, because chmod does not stop a grader running as root.
+    """
+
+    def __init__(self, package: Path, quizzes: Path | None = None):
+        self.files: dict[str, bytes] = {}
+        for prefix, folder in (("src/seq2bert", package), ("quizzes", quizzes)):
+            if folder is None or not folder.is_dir():
+                continue
+            for path in sorted(folder.rglob("*")):
+                if "__pycache__" in path.parts or path.is_symlink() or not path.is_file():
+                    continue
+                self.files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
+        dirs = {"src", "src/seq2bert", "quizzes", "course"}
+        for name in self.files:
+            parts = name.split("/")
+            dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        self.expected: dict[str, tuple] = {name: ("dir", 0o555) for name in dirs}
+        self.expected.update({name: ("file", 0o444, hashlib.sha256(data).hexdigest()) for name, data in self.files.items()})
+        self.root = self._write()
+
+    @property
+    def python_path(self) -> Path:
+        """The folder to put first on the sandbox's PYTHONPATH."""
+        return self.root / "src"
+
+    def _write(self) -> Path:
+        root = Path(tempfile.mkdtemp(prefix="seq2bert-grade-pkg-"))
+        for name in sorted(name for name, kind in self.expected.items() if kind[0] == "dir"):
+            (root / name).mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (root / name).write_bytes(data)
+            os.chmod(root / name, 0o444)
+        for name in sorted((n for n, kind in self.expected.items() if kind[0] == "dir"), key=len, reverse=True):
+            os.chmod(root / name, 0o555)
+        os.chmod(root, 0o555)
+        return root
+
+    def _state(self) -> dict[str, tuple]:
+        state: dict[str, tuple] = {}
+        for folder, dirnames, filenames in os.walk(self.root):  # never follows symlinks
+            for name in dirnames + filenames:
+                path = os.path.join(folder, name)
+                key = os.path.relpath(path, self.root).replace(os.sep, "/")
+                info = os.lstat(path)
+                mode = stat.S_IMODE(info.st_mode)
+                if stat.S_ISDIR(info.st_mode):
+                    state[key] = ("dir", mode)
+                elif stat.S_ISREG(info.st_mode):
+                    with open(path, "rb") as handle:
+                        state[key] = ("file", mode, hashlib.sha256(handle.read()).hexdigest())
+                else:
+                    state[key] = ("other", mode)
+        return state
+
+    def verify(self) -> list[str]:
+        """Paths that differ from the pristine copy ([] if none); the copy is rebuilt if any do."""
+        try:
+            state = self._state() if stat.S_IMODE(os.lstat(self.root).st_mode) == 0o555 else {}
+        except OSError:
+            state = {}
+        changed = sorted(name for name in set(state) | set(self.expected) if state.get(name) != self.expected.get(name))
+        if changed:
+            self.close()
+            self.root = self._write()
+        return changed
+
+    def close(self) -> None:
+        """Remove the copy (making its folders writable again first)."""
+        for folder, dirnames, _ in os.walk(self.root):
+            for name in dirnames:
+                path = os.path.join(folder, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o755)
+        if self.root.is_dir() and not self.root.is_symlink():
+            os.chmod(self.root, 0o755)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> "PristineCopy":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _summarise(paths: list[str], limit: int = 3) -> str:
+    shown = ", ".join(paths[:limit])
+    return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def protect_course_code(pristine: PristineCopy, releases: dict[tuple[str, str], Release]) -> list[str]:
+    """Verify (and restore) the pristine package copy and the release notebooks; what had changed."""
+    return [f"seq2bert copy: {name}" for name in pristine.verify()] + restore_releases(releases)
+
+
 # ----------------------------------------------------------------------------- sandbox
 
 
-def _limit_resources(memory_mb: int) -> None:
-    """Runs in the child between fork and exec: cap data memory and file size, no core dumps."""
+@dataclass(frozen=True)
+class ProcessLimit:
+    """How the sandbox's process count is capped: RLIMIT_NPROC, a pids cgroup, or not at all."""
+
+    nproc: int | None = None  # RLIMIT_NPROC to set (it counts every task of the user)
+    cgroup: Path | None = None  # a pids cgroup the worker joins before exec
+
+
+def _user_tasks() -> int:
+    """Tasks (processes and threads) running under this real user id, as RLIMIT_NPROC counts them."""
+    uid, total = str(os.getuid()), 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[:1] == [uid]:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def pids_cgroup_parent() -> Path | None:
+    """The pids-cgroup folder of this process, if the pids controller is mounted there writable (Linux)."""
+    try:
+        memberships = Path("/proc/self/cgroup").read_text().splitlines()
+        mounts = [line.split() for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    except OSError:
+        return None
+    for membership in memberships:
+        _, controllers, path = membership.split(":", 2)
+        for fields in mounts:
+            tail = fields[fields.index("-") + 1:] if "-" in fields else []
+            if len(tail) < 3:
+                continue
+            folder = Path(fields[4]) / os.path.relpath(path, fields[3])
+            if controllers and "pids" in controllers.split(",") and tail[0] == "cgroup" and "pids" in tail[2].split(","):
+                return folder if os.access(folder, os.W_OK) else None
+            if not controllers and tail[0] == "cgroup2":
+                try:
+                    if "pids" in (folder / "cgroup.subtree_control").read_text().split() and os.access(folder, os.W_OK):
+                        return folder
+                except OSError:
+                    pass
+    return None
+
+
+def process_limit(max_processes: int, marker: str) -> ProcessLimit:
+    """Prepare the process limit of one sandbox (see the module docstring for what works where)."""
+    if max_processes <= 0 or not Path("/proc/self").is_dir():
+        return ProcessLimit()
+    if os.geteuid() != 0:
+        return ProcessLimit(nproc=_user_tasks() + max_processes)
+    parent = pids_cgroup_parent()  # Linux ignores RLIMIT_NPROC for root
+    if parent is None:
+        return ProcessLimit()
+    folder = parent / f"seq2bert-grade-{marker}"
+    try:
+        folder.mkdir()
+        (folder / "pids.max").write_text(str(max_processes))
+    except OSError:
+        _remove_cgroup(folder)
+        return ProcessLimit()
+    return ProcessLimit(cgroup=folder)
+
+
+def _remove_cgroup(folder: Path | None) -> None:
+    """Kill whatever is left in a sandbox's cgroup (even processes that dropped the marker), then remove it."""
+    if folder is None or not folder.is_dir():
+        return
+    for _ in range(50):
+        try:
+            pids = [int(pid) for pid in (folder / "cgroup.procs").read_text().split()]
+        except (OSError, ValueError):
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            folder.rmdir()
+            return
+        except OSError:
+            time.sleep(0.05)  # killed processes take a moment to leave
+
+
+def _limit_resources(memory_mb: int, limit: ProcessLimit = ProcessLimit()) -> None:
+    """Runs in the child between fork and exec: cap data memory, file size and process count, no core dumps."""
     import resource
 
     def cap(kind: int, value: int) -> None:
@@ -397,10 +644,16 @@ def _limit_resources(memory_mb: int) -> None:
         cap(resource.RLIMIT_DATA, memory_mb * 2**20)
     cap(resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT)
     cap(resource.RLIMIT_CORE, 0)
+    if limit.nproc is not None:
+        cap(resource.RLIMIT_NPROC, limit.nproc)
+    if limit.cgroup is not None:  # a failure here stops the start: no sandbox without its limit
+        (limit.cgroup / "cgroup.procs").write_text(str(os.getpid()))
 
 
-def _sandbox_env(home: Path, marker: str, fast: bool) -> dict[str, str]:
+def _sandbox_env(home: Path, marker: str, fast: bool, python_path: Path | None = None) -> dict[str, str]:
     env = {name: os.environ[name] for name in PASSED_ENV if name in os.environ}
+    if python_path is not None:  # the pristine copy goes before everything, editable installs included
+        env["PYTHONPATH"] = os.pathsep.join([str(python_path), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
     # The kernel spec may say plain "python": make it this interpreter.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
     env.update(HOME=str(home), TMPDIR=str(home / "tmp"), MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1",
@@ -482,33 +735,65 @@ def _read_notebook_nofollow(path: Path) -> Any:
         return None
 
 
-def _collect_reports(reports: Any, deadline: float, events: list[dict[str, Any]]) -> bool:
-    """Append the worker's JSON-lines reports to `events` until it closes the pipe (False) or
-    the deadline passes (True: timed out)."""
-    pending = b""
+@dataclass
+class _Reports:
+    """The worker's events as they arrive, read with bounded memory."""
+
+    events: list[dict[str, Any]]
+    total: int = 0  # bytes read so far
+    dropped_lines: int = 0
+    pending: bytearray = dataclasses.field(default_factory=bytearray)
+    skipping: bool = False  # inside an over-long line: drop bytes up to its end
+
+    def feed(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        while chunk:
+            end = chunk.find(b"\n")
+            part, chunk = (chunk, b"") if end < 0 else (chunk[:end], chunk[end + 1:])
+            if not self.skipping:
+                self.pending += part
+                if len(self.pending) > MAX_REPORT_LINE_BYTES:
+                    self.pending.clear()
+                    self.skipping = True
+                    self.dropped_lines += 1
+            if end >= 0:
+                if not self.skipping:
+                    self._parse(bytes(self.pending))
+                self.pending.clear()
+                self.skipping = False
+
+    def _parse(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            return
+        if isinstance(event, dict):
+            self.events.append(event)
+
+
+def _collect_reports(reports: Any, deadline: float, collected: _Reports) -> str:
+    """Read the worker's JSON-lines reports into `collected` until the worker closes the pipe
+    ("closed"), the deadline passes ("timeout") or it sent more than MAX_REPORT_BYTES ("overflow")."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return True
+            return "timeout"
         ready, _, _ = select.select([reports], [], [], min(remaining, 1.0))
         if not ready:
             continue
         chunk = reports.read(65536)
         if not chunk:
-            return False  # the worker closed its end: it is done or dead
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
-        for line in lines:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(event, dict):
-                events.append(event)
+            return "closed"  # the worker closed its end: it is done or dead
+        collected.feed(chunk)
+        if collected.total > MAX_REPORT_BYTES:
+            return "overflow"
 
 
-def execute_sandboxed(notebook: Any, options: GradeOptions) -> Execution:
-    """Run a (repaired) notebook in a fresh temporary directory in its own process tree."""
+def execute_sandboxed(notebook: Any, options: GradeOptions, python_path: Path | None = None) -> Execution:
+    """Run a (repaired) notebook in a fresh temporary directory in its own process tree.
+
+    `python_path` (the pristine package copy) is put first on the sandbox's PYTHONPATH.
+    """
     import nbformat
 
     start = time.monotonic()
@@ -520,22 +805,28 @@ def execute_sandboxed(notebook: Any, options: GradeOptions) -> Execution:
         executed_path = Path(tmp) / "executed.ipynb"
         marker = uuid.uuid4().hex
         read_fd, write_fd = os.pipe()
+        limit = process_limit(options.max_processes, marker)
         command = [sys.executable, "-m", "seq2bert.grade_worker", "submission.ipynb", str(executed_path),
                    "--report-fd", str(write_fd), "--cell-timeout", str(options.cell_timeout),
                    "--kernel", options.kernel_name]
         with os.fdopen(read_fd, "rb", buffering=0) as reports:
             try:
                 worker = subprocess.Popen(
-                    command, cwd=work, env=_sandbox_env(work, marker, options.fast),
+                    command, cwd=work, env=_sandbox_env(work, marker, options.fast, python_path),
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                     pass_fds=(write_fd,), start_new_session=True,
-                    preexec_fn=lambda: _limit_resources(options.memory_mb))
+                    preexec_fn=lambda: _limit_resources(options.memory_mb, limit))
+            except BaseException:
+                _remove_cgroup(limit.cgroup)
+                raise
             finally:
                 os.close(write_fd)  # only the worker holds the writing end now
             events: list[dict[str, Any]] = []
+            collected = _Reports(events)
             try:
-                timed_out = _collect_reports(reports, deadline, events)
-                if not timed_out:
+                outcome = _collect_reports(reports, deadline, collected)
+                timed_out = outcome == "timeout"
+                if outcome == "closed":
                     try:
                         worker.wait(timeout=max(1.0, deadline - time.monotonic()))
                     except subprocess.TimeoutExpired:
@@ -543,11 +834,13 @@ def execute_sandboxed(notebook: Any, options: GradeOptions) -> Execution:
             finally:  # also on KeyboardInterrupt: never leave a sandbox running
                 kernel_pids = [e["pid"] for e in events if e.get("event") == "kernel" and isinstance(e.get("pid"), int)]
                 _kill_everything(worker, kernel_pids, marker)
+                _remove_cgroup(limit.cgroup)
         log.seek(0, io.SEEK_END)
         log.seek(max(0, log.tell() - 4000))
         stderr_tail = log.read().decode("utf-8", "replace")
         executed = _read_notebook_nofollow(executed_path)
-    return Execution(tuple(events), timed_out, time.monotonic() - start, worker.returncode, stderr_tail, executed)
+    return Execution(tuple(events), timed_out, time.monotonic() - start, worker.returncode, stderr_tail, executed,
+                     overflow=outcome == "overflow", dropped_lines=collected.dropped_lines)
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -596,9 +889,13 @@ def score(release: Release, execution: Execution, options: GradeOptions) -> tupl
         points = check.points if status == "passed" else 0.0
         hint = str(payload.get("hint", ""))[:300] if status == "failed" else ""
         results.append(ExerciseResult(check.exercise, status, points, check.points, hint))
-    graded = final is not None and final.get("event") == "done" and not execution.timed_out
+    if execution.dropped_lines:
+        notes.append(f"{execution.dropped_lines} report line(s) over {MAX_REPORT_LINE_BYTES // 2**20} MB dropped")
+    graded = final is not None and final.get("event") == "done" and not execution.timed_out and not execution.overflow
     if execution.timed_out:
         error = f"timed out after {options.timeout} s"
+    elif execution.overflow:
+        error = f"stopped: the worker reported more than {MAX_REPORT_BYTES // 2**20} MB"
     elif final is None:
         tail = execution.stderr_tail.strip().splitlines()
         if memory_hit or any("MemoryError" in line for line in tail):
@@ -617,10 +914,20 @@ def score(release: Release, execution: Execution, options: GradeOptions) -> tupl
     return tuple(results), text, graded
 
 
+def _course_of(releases: dict[tuple[str, str], Release]) -> Path | None:
+    """The course root the release notebooks came from (ROOT/notebooks/FRAMEWORK/NAME.ipynb)."""
+    return next((release.path.parents[2] for release in releases.values()), None)
+
+
 def grade_submission(path: Path, releases: dict[tuple[str, str], Release], options: GradeOptions,
-                     executed_dir: Path | None = None) -> SubmissionGrade:
-    """Grade one submission; never raises for a bad submission."""
+                     executed_dir: Path | None = None, pristine: PristineCopy | None = None) -> SubmissionGrade:
+    """Grade one submission against `pristine` (a fresh copy of the package if None); never raises for a bad submission."""
     import nbformat
+
+    if pristine is None:
+        course = _course_of(releases)
+        with PristineCopy(PACKAGE_DIR, course / "quizzes" if course else None) as own:
+            return grade_submission(path, releases, options, executed_dir, own)
 
     start = time.monotonic()
     try:
@@ -631,8 +938,8 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
     repaired, repairs = restore_grade_cells(notebook, release)
     notes = suspicious_cells(repaired, release)
     try:
-        execution = execute_sandboxed(repaired, options)
-    except OSError as error:
+        execution = execute_sandboxed(repaired, options, pristine.python_path)
+    except (OSError, subprocess.SubprocessError) as error:
         return SubmissionGrade(str(path), release.unit, release.framework, repairs=repairs, notes=notes,
                                error=f"cannot start the grader worker: {error}", seconds=time.monotonic() - start)
     results, error, graded = score(release, execution, options)
@@ -648,18 +955,36 @@ def grade_submission(path: Path, releases: dict[tuple[str, str], Release], optio
 def grade_submissions(paths: list[Path], releases: dict[tuple[str, str], Release], options: GradeOptions,
                       progress: Callable[[str], None] | None = None,
                       executed_dir: Path | None = None) -> list[SubmissionGrade]:
-    """Grade every submission in turn against the release notebooks (see find_releases)."""
+    """Grade every submission in turn against the release notebooks (see find_releases).
+
+    One pristine copy of the package serves the batch; it and the release notebooks are verified
+    (and restored if changed) before and after every submission, and the submission's notes say so.
+    """
     grades = []
-    for number, path in enumerate(paths, start=1):
-        if progress:
-            progress(f"[{number}/{len(paths)}] {path.name} ...")
-        grade = grade_submission(path, releases, options, executed_dir)
-        if progress:
-            outcome = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.results else "not graded"
-            tail = f" ({grade.error})" if grade.error else ""
-            progress(f"[{number}/{len(paths)}] {path.name}: {outcome} in {grade.seconds:.1f} s{tail}")
-        grades.append(grade)
+    course = _course_of(releases)
+    with PristineCopy(PACKAGE_DIR, course / "quizzes" if course else None) as pristine:
+        for number, path in enumerate(paths, start=1):
+            if progress:
+                progress(f"[{number}/{len(paths)}] {path.name} ...")
+            before = protect_course_code(pristine, releases)
+            grade = grade_submission(path, releases, options, executed_dir, pristine)
+            after = protect_course_code(pristine, releases)
+            notes = list(grade.notes)
+            if before:  # only a process that escaped the previous sandbox could have done this
+                notes.append(f"course code changed before this submission, restored: {_summarise(before)}")
+            if after:
+                notes.append(f"changed the course code, restored for the next submission: {_summarise(after)}")
+            grades.append(dataclasses.replace(grade, notes=tuple(notes)))
+            _report_progress(progress, number, len(paths), path, grades[-1])
     return grades
+
+
+def _report_progress(progress: Callable[[str], None] | None, number: int, total: int, path: Path,
+                     grade: SubmissionGrade) -> None:
+    if progress:
+        outcome = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.results else "not graded"
+        tail = f" ({grade.error})" if grade.error else ""
+        progress(f"[{number}/{total}] {path.name}: {outcome} in {grade.seconds:.1f} s{tail}")
 
 
 # ----------------------------------------------------------------------------- reports
@@ -690,7 +1015,7 @@ def csv_text(grades: list[SubmissionGrade], exercises: list[str]) -> str:
     header = ["submission", "unit", "framework", "score", "max_score"]
     for name in exercises:
         header += [f"{name}_status", f"{name}_points", f"{name}_hint"]
-    writer.writerow(header + ["seconds", "repairs", "notes", "error"])
+    writer.writerow([spreadsheet_safe(name) for name in header] + ["seconds", "repairs", "notes", "error"])
     for grade in grades:
         by_name = {r.exercise: r for r in grade.results}
         row = [grade.submission, grade.unit, grade.framework,
@@ -699,7 +1024,7 @@ def csv_text(grades: list[SubmissionGrade], exercises: list[str]) -> str:
             result = by_name.get(name)
             row += [result.status, _number(result.points), result.hint] if result else ["", "", ""]
         row += [f"{grade.seconds:.1f}", "; ".join(grade.repairs), "; ".join(grade.notes), grade.error]
-        writer.writerow(row)
+        writer.writerow([spreadsheet_safe(cell) for cell in row])  # names, hints and notes come from students
     return out.getvalue()
 
 
@@ -735,6 +1060,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell-timeout", type=whole_number(1), default=300, help="seconds per cell before it is interrupted (default 300)")
     parser.add_argument("--timeout", type=whole_number(1), default=1800, help="seconds per notebook before it is killed (default 1800)")
     parser.add_argument("--memory-mb", type=whole_number(0), default=6144, help="data memory cap per submission, 0 for none (default 6144)")
+    parser.add_argument("--max-processes", type=whole_number(0), default=512,
+                        help="processes and threads a submission may add, 0 for no limit (default 512)")
     parser.add_argument("--full", action="store_true", help="run in full mode instead of SEQ2BERT_FAST=1")
     parser.add_argument("--executed", type=Path, default=None, metavar="DIR", help="also save each executed notebook in DIR")
 
@@ -783,7 +1110,10 @@ def run(args: argparse.Namespace) -> int:
         raise CourseError(f"--csv {csv_path} is one of the submissions; choose another file")
     expected = get_unit(args.unit).number if args.unit else None
     options = GradeOptions(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory_mb,
-                           fast=not args.full, expected_unit=expected)
+                           max_processes=args.max_processes, fast=not args.full, expected_unit=expected)
+    if options.max_processes and os.geteuid() == 0 and pids_cgroup_parent() is None:
+        print("warning: running as root with no pids cgroup: --max-processes cannot be enforced "
+              "(Linux ignores RLIMIT_NPROC for root); grade as an unprivileged user", file=sys.stderr)
     releases = find_releases(root)
     grades = grade_submissions(paths, releases, options, executed_dir=args.executed,
                                progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -8,7 +8,13 @@ even if it later has to kill this process.
 
 Events: {"event": "kernel", "pid"}, {"event": "cell", "index", "grade_id", "checks", "error"},
 then exactly one of {"event": "done"}, {"event": "dead", "index", "exit"} or
-{"event": "crash", "message"}.
+{"event": "crash", "message"}. Every event is small: check payloads keep only their known
+fields, with strings cut to MAX_FIELD_CHARS.
+
+Outputs kept in the executed notebook are capped (MAX_CELL_OUTPUT_CHARS per cell,
+MAX_OUTPUT_CHARS in all; the rest is dropped with a one-line notice), so a notebook that prints
+10^7 lines or one giant line cannot fill the worker's memory. Check results of the graded cells
+are always kept (the last MAX_CHECKS_PER_CELL of each, each at most MAX_CHECK_CHARS).
 """
 from __future__ import annotations
 
@@ -20,7 +26,72 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import nbformat
+from nbclient import NotebookClient
+
 from seq2bert.report import CHECK_MIME, read_outputs
+
+MAX_CELL_OUTPUT_CHARS = 2**20  # output text kept per cell
+MAX_OUTPUT_CHARS = 16 * 2**20  # output text kept per notebook
+MAX_CHECK_CHARS = 2**16  # a check result larger than this is not one of ours
+MAX_CHECKS_PER_CELL = 8  # check results kept per graded cell (the last ones)
+MAX_FIELD_CHARS = 1000  # longest string of a check payload sent to the grader
+PAYLOAD_FIELDS = ("exercise", "framework", "status", "hint", "cases")
+
+
+def _size(msg: dict[str, Any]) -> int:
+    """Roughly how many characters an output message would keep."""
+    content = msg.get("content", {})
+    if msg.get("msg_type") == "stream":
+        return len(content.get("text", ""))
+    try:
+        return len(json.dumps(content.get("data", content), default=str))
+    except (TypeError, ValueError):
+        return MAX_OUTPUT_CHARS + 1
+
+
+class CappedClient(NotebookClient):
+    """nbclient's client keeping a bounded amount of output (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.comm_open_handlers = {}  # no Output-widget capture: every output goes through `output`
+        self.kept: dict[int, int] = {}  # characters kept per cell
+        self.total = 0  # characters kept in all cells
+        self.truncated: set[int] = set()  # cells that got the notice
+
+    def _graded(self, cell_index: int) -> bool:
+        return bool(self.nb.cells[cell_index].get("metadata", {}).get("nbgrader", {}).get("grade"))
+
+    def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
+        size = _size(msg)
+        data = msg.get("content", {}).get("data") or {}
+        if CHECK_MIME in data and self._graded(cell_index):
+            if size > MAX_CHECK_CHARS:
+                return None
+            checks = [i for i, out in enumerate(outs) if CHECK_MIME in out.get("data", {})]
+            if len(checks) >= MAX_CHECKS_PER_CELL:  # keep the newest; replace (not remove) to keep display ids valid
+                outs[checks[0]] = nbformat.v4.new_output("stream", name="stdout", text="[earlier check result dropped]\n")
+            return super().output(outs, msg, display_id, cell_index)
+        used = self.kept.get(cell_index, 0)
+        room = min(MAX_CELL_OUTPUT_CHARS - used, MAX_OUTPUT_CHARS - self.total)
+        if size > room and msg.get("msg_type") == "stream" and room > 0:
+            msg = {**msg, "content": {**msg["content"], "text": msg["content"]["text"][:room]}}
+            size = room
+        if size <= room:
+            self.kept[cell_index] = used + size
+            self.total += size
+            return super().output(outs, msg, display_id, cell_index)
+        if cell_index not in self.truncated:
+            self.truncated.add(cell_index)
+            outs.append(nbformat.v4.new_output("stream", name="stderr", text=(
+                "\n[seq2bert grade: further output of this cell dropped; the grader keeps at most "
+                f"{MAX_CELL_OUTPUT_CHARS // 2**20} MB per cell and {MAX_OUTPUT_CHARS // 2**20} MB per notebook]\n")))
+        return None
+
+    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
+        if _size(msg) <= MAX_CHECK_CHARS:  # a display update may not grow the kept output unboundedly
+            super()._update_display_id(display_id, msg)
 
 
 def _kernel_process(client: Any) -> Any:
@@ -29,23 +100,33 @@ def _kernel_process(client: Any) -> Any:
     return getattr(provisioner, "process", None)
 
 
+def _small(value: Any) -> Any:
+    """A payload field as a short string or a plain number."""
+    if isinstance(value, (bool, float)):
+        return value
+    if isinstance(value, int):  # str() refuses ints of more than 4300 digits
+        return value if abs(value) < 2**53 else "a very large integer"
+    return str(value)[:MAX_FIELD_CHARS]
+
+
 def _cell_event(cell: Any, index: int, execute_reply: dict[str, Any] | None) -> dict[str, Any]:
     """The report line for one executed cell: its check payloads and its error, if any."""
-    checks = read_outputs(SimpleNamespace(cells=[cell]), CHECK_MIME)
+    checks = read_outputs(SimpleNamespace(cells=[cell]), CHECK_MIME)[-MAX_CHECKS_PER_CELL:]
     content = (execute_reply or {}).get("content", {})
     error = None
     if content.get("status") == "error":
-        error = {"ename": str(content.get("ename", "")), "evalue": str(content.get("evalue", ""))[:500]}
+        error = {"ename": str(content.get("ename", ""))[:100], "evalue": str(content.get("evalue", ""))[:500]}
     grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    clean = [{k: v for k, v in payload.items() if not k.startswith("_")} for payload in checks]
+    if not isinstance(grade_id, str):
+        grade_id = None
+    clean = [{key: _small(payload[key]) for key in PAYLOAD_FIELDS if key in payload}
+             for payload in checks if isinstance(payload, dict)]
     return {"event": "cell", "index": index, "grade_id": grade_id, "checks": clean, "error": error}
 
 
 def execute(notebook_path: Path, executed_path: Path, report_fd: int, cell_timeout: int,
             kernel_name: str = "python3") -> int:
     """Execute the notebook, streaming one report line per cell to `report_fd`."""
-    import nbformat
-    from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     report = os.fdopen(report_fd, "w", buffering=1, encoding="utf-8")
@@ -56,7 +137,7 @@ def execute(notebook_path: Path, executed_path: Path, report_fd: int, cell_timeo
 
     notebook = nbformat.read(str(notebook_path), as_version=4)
     current: dict[str, Any] = {"index": -1, "kernel": None}
-    client = NotebookClient(
+    client = CappedClient(
         notebook,
         timeout=cell_timeout,
         kernel_name=kernel_name,
@@ -64,6 +145,7 @@ def execute(notebook_path: Path, executed_path: Path, report_fd: int, cell_timeo
         allow_errors=True,  # a broken exercise must not stop the later checks
         interrupt_on_timeout=True,  # a hanging cell is interrupted, then the next cell runs
         record_timing=False,
+        store_widget_state=False,  # widget state is not graded and could be made arbitrarily large
         startup_timeout=120,
         resources={"metadata": {"path": os.getcwd()}},
     )

@@ -10,14 +10,12 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seq2bert.files import spreadsheet_safe as _cell
 from seq2bert.quiz.key import key_unit, load_key
 from seq2bert.quiz.model import Quiz, load_quiz
 from seq2bert.quiz.responses import ResponseError, check_answers, read_response, write_atomic
 from seq2bert.quiz.scoring import score_answer
 from seq2bert.units import CourseError, get_unit
-
-# A spreadsheet would run a cell starting with these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -127,11 +125,6 @@ def grade_files(paths: list[Path], quiz: str | None = None, key: str | Path | No
 
     grades = tuple(grade_one(Path(path), quiz_for, expected) for path in paths)
     return GradeBatch(grades=grades, quizzes=dict(sorted(loaded.items())))
-
-
-def _cell(text: str) -> str:
-    """Text safe to open in a spreadsheet (no formula injection from student-written fields)."""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def _number(value: float | None) -> str:
