@@ -92,7 +92,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent  # the seq2bert package the grader
 # Only these variables of the instructor's environment reach the sandbox.
 PASSED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "OMP_NUM_THREADS",
               "OMP_WAIT_POLICY", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_CPP_MIN_LOG_LEVEL",
-              "CUDA_VISIBLE_DEVICES", "JUPYTER_PATH")
+              "CUDA_VISIBLE_DEVICES", "JUPYTER_PATH", "SEQ2BERT_EXTRA_UNITS")
 # Text in a student-editable cell that suggests tampering with the checks.
 SUSPICIOUS = ("show_check", "CHECK_MIME", "vnd.seq2bert", "sys.modules", "IPython.display")
 
