@@ -98,7 +98,7 @@ print("tgt_out[0]:", batch.tgt_out[0], "<- ends with <eos> = 2")
 # padding. Every later step uses such a mask to make padding invisible. No Python loops needed:
 # compare a row of positions `0 … max_len-1` with a column of lengths and let broadcasting work.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "padding_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="padding_mask"
 def padding_mask(lengths, max_len):
     """(B,) lengths -> (B, max_len) bool, True at real tokens."""
     # BEGIN SOLUTION: build a (B, max_len) bool mask from the lengths
@@ -106,7 +106,7 @@ def padding_mask(lengths, max_len):
     return positions[None, :] < lengths[:, None]  # (1, S) < (B, 1) -> (B, S)
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "padding_mask", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="padding_mask"
 def padding_mask(lengths, max_len):
     """(B,) lengths -> (B, max_len) bool, True at real tokens."""
     # BEGIN SOLUTION: build a (B, max_len) bool mask from the lengths
@@ -114,10 +114,7 @@ def padding_mask(lengths, max_len):
     return positions[None, :] < lengths[:, None]  # (1, S) < (B, 1) -> (B, S)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_padding_mask", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-padding_mask = exercises("{{fw}}").padding_mask(padding_mask)
+# %% check="padding_mask" points=1
 
 # %% [markdown]
 # The mask of the batch above (1 = real character, 0 = padding):
@@ -171,7 +168,7 @@ print("logits (B, T, V):", tuple(logits.shape))
 # positions must contribute nothing, and a batch with many short targets must not get a smaller
 # loss just because it holds more padding.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "masked_cross_entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="masked_cross_entropy"
 def masked_cross_entropy(logits, targets, pad_id):
     """Mean cross-entropy over the non-padding targets. logits (B, T, V), targets (B, T)."""
     # BEGIN SOLUTION: average the per-token cross-entropy over non-padding tokens
@@ -180,7 +177,7 @@ def masked_cross_entropy(logits, targets, pad_id):
     return (per_token * keep).sum() / keep.sum()
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "masked_cross_entropy", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="masked_cross_entropy"
 def masked_cross_entropy(logits, targets, pad_id):
     """Mean cross-entropy over the non-padding targets. logits (B, T, V), targets (B, T)."""
     # BEGIN SOLUTION: average the per-token cross-entropy over non-padding tokens
@@ -189,10 +186,7 @@ def masked_cross_entropy(logits, targets, pad_id):
     return tf.reduce_sum(per_token * keep) / tf.reduce_sum(keep)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_masked_cross_entropy", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-masked_cross_entropy = exercises("{{fw}}").masked_cross_entropy(masked_cross_entropy)
+# %% check="masked_cross_entropy" points=2
 
 # %% [markdown]
 # An untrained decoder spreads its bets evenly, so its loss should be close to
@@ -232,7 +226,7 @@ assert np.mean(date_history[-20:]) < 0.5 * np.mean(date_history[:20]), "the date
 #
 # Return the tokens as an integer tensor of shape `(B, L)` with `L ≤ max_len`.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "greedy_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="greedy_decode"
 def greedy_decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
     """Feed back the arg-max token each step; pad after <eos>; stop when all are done."""
     # BEGIN SOLUTION: decode greedily, padding after each sequence's <eos>
@@ -251,7 +245,7 @@ def greedy_decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
     return torch.stack(outputs, dim=1)  # L x (B,) -> (B, L)
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "greedy_decode", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="greedy_decode"
 def greedy_decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
     """Feed back the arg-max token each step; pad after <eos>; stop when all are done."""
     # BEGIN SOLUTION: decode greedily, padding after each sequence's <eos>
@@ -270,10 +264,7 @@ def greedy_decode(step, state, batch_size, bos_id, eos_id, pad_id, max_len):
     return tf.stack(outputs, axis=1)  # L x (B,) -> (B, L)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_greedy_decode", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-greedy_decode = exercises("{{fw}}").greedy_decode(greedy_decode)
+# %% check="greedy_decode" points=2
 
 # %% [markdown]
 # Your decoder, driving the trained date model on five held-out dates:

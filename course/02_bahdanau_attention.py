@@ -89,7 +89,7 @@ print(f"EN: {source}\nFR: {target}")
 # scores `(B, S)`. Project both, add them with broadcasting (the query is the same for every
 # source position), apply `tanh`, then contract the last axis with `v`.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "additive_scores", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="additive_scores"
 def additive_scores(query, keys, w_q, w_k, v):
     """e_j = v^T tanh(W_q s + W_k h_j): (B, H), (B, S, H) -> (B, S)."""
     # BEGIN SOLUTION: compute the additive alignment scores
@@ -99,7 +99,7 @@ def additive_scores(query, keys, w_q, w_k, v):
     return hidden @ v  # (B, S, A) @ (A,) -> (B, S)
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "additive_scores", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="additive_scores"
 def additive_scores(query, keys, w_q, w_k, v):
     """e_j = v^T tanh(W_q s + W_k h_j): (B, H), (B, S, H) -> (B, S)."""
     # BEGIN SOLUTION: compute the additive alignment scores
@@ -109,10 +109,7 @@ def additive_scores(query, keys, w_q, w_k, v):
     return tf.einsum("bsa,a->bs", hidden, v)  # (B, S, A) -> (B, S)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_additive_scores", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-additive_scores = exercises("{{fw}}").additive_scores(additive_scores)
+# %% check="additive_scores" points=2
 
 # %% [markdown]
 # ## 3. Masked softmax
@@ -127,7 +124,7 @@ additive_scores = exercises("{{fw}}").additive_scores(additive_scores)
 # tokens) → weights `(B, S)` that sum to 1 over the real positions of each row. Replace the
 # masked scores by a very negative number (`ops.MASK_VALUE` is −10⁹) *before* the softmax.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "masked_softmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="masked_softmax"
 def masked_softmax(scores, mask):
     """Softmax over the last axis where mask is True; 0 where it is False."""
     # BEGIN SOLUTION: mask the scores, then take the softmax over source positions
@@ -135,7 +132,7 @@ def masked_softmax(scores, mask):
     return torch.softmax(scores, dim=-1)
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "masked_softmax", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="masked_softmax"
 def masked_softmax(scores, mask):
     """Softmax over the last axis where mask is True; 0 where it is False."""
     # BEGIN SOLUTION: mask the scores, then take the softmax over source positions
@@ -143,10 +140,7 @@ def masked_softmax(scores, mask):
     return tf.nn.softmax(scores, axis=-1)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_masked_softmax", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-masked_softmax = exercises("{{fw}}").masked_softmax(masked_softmax)
+# %% check="masked_softmax" points=2
 
 # %% [markdown]
 # ## 4. The context vector
@@ -158,24 +152,21 @@ masked_softmax = exercises("{{fw}}").masked_softmax(masked_softmax)
 #
 # Write `context_vector(weights, values)`: `weights (B, S)`, `values (B, S, H)` → `(B, H)`.
 
-# %% framework="pytorch" nbgrader={"grade": false, "grade_id": "context_vector", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="pytorch" exercise="context_vector"
 def context_vector(weights, values):
     """Weighted sum of values over source positions: (B, S), (B, S, H) -> (B, H)."""
     # BEGIN SOLUTION: weight the values and sum over source positions
     return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
     # END SOLUTION
 
-# %% framework="tensorflow" nbgrader={"grade": false, "grade_id": "context_vector", "locked": false, "schema_version": 3, "solution": true, "task": false}
+# %% framework="tensorflow" exercise="context_vector"
 def context_vector(weights, values):
     """Weighted sum of values over source positions: (B, S), (B, S, H) -> (B, H)."""
     # BEGIN SOLUTION: weight the values and sum over source positions
     return tf.squeeze(weights[:, None, :] @ values, axis=1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
     # END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "check_context_vector", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-from seq2bert.check import exercises
-
-context_vector = exercises("{{fw}}").context_vector(context_vector)
+# %% check="context_vector" points=1
 
 # %% [markdown]
 # ## 5. The attention layer

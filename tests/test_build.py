@@ -195,15 +195,33 @@ def test_solution_copy_keeps_code_and_markers(course):
         assert namespace["scale"]([1, 2], 3) == [3, 6]
 
 
-def test_nbgrader_metadata_kept_in_both_copies(course):
+def test_short_tags_become_nbgrader_metadata_in_both_copies(course):
     for framework in FRAMEWORKS:
         for solution in (False, True):
             cells = notebook(course, framework, solution).cells
-            graded = {c.metadata["nbgrader"]["grade_id"]: c.metadata for c in cells if "nbgrader" in c.metadata}
-            assert graded["scale"]["nbgrader"] == {"grade": False, "grade_id": "scale", "locked": False,
-                                                  "schema_version": 3, "solution": True, "task": False}
-            assert graded["scale_check"]["nbgrader"]["points"] == 2
-            assert graded["scale_check"]["tags"] == ["check"]
+            graded = {c.metadata["nbgrader"]["grade_id"]: c for c in cells if "nbgrader" in c.metadata}
+            assert list(graded) == ["scale", "check_scale", "double", "check_double"]
+            for name in ("scale", "double"):
+                assert graded[name].metadata["nbgrader"] == {
+                    "grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True,
+                    "task": False}
+            assert graded["check_scale"].metadata["nbgrader"] == {
+                "grade": True, "grade_id": "check_scale", "locked": True, "points": 2, "schema_version": 3,
+                "solution": False, "task": False}
+            assert graded["check_double"].metadata["nbgrader"]["points"] == 1.5
+            assert graded["check_scale"].metadata["tags"] == ["check"]  # other metadata passes through
+            assert set(graded["scale"].metadata) == {"nbgrader"}
+
+
+def test_check_cells_get_the_generated_check_code(course):
+    for framework in FRAMEWORKS:
+        for solution in (False, True):
+            cells = notebook(course, framework, solution).cells
+            check = next(c for c in cells if c.metadata.get("nbgrader", {}).get("grade_id") == "check_scale")
+            assert check.source == ('from seq2bert.check import exercises\n\n'
+                                    f'scale = exercises("{framework}").scale(scale)')
+            # The code cell that follows the check in the source stays a cell of its own.
+            assert cells[cells.index(check) + 1].source == "print(scale([1, 2], 3))"
 
 
 def test_notebook_format(course):
@@ -232,7 +250,17 @@ def test_header_cell_names_the_copy_and_links_companions(course):
     assert f"(../../quizzes/{UNIT.stem}.yml)" in header.source
     assert f"course/{UNIT.stem}.py" in header.source and "make notebooks" in header.source
     assert f"seq2bert quiz take {UNIT.number}" in header.source
-    assert "PyTorch · solution copy" in notebook(course, "pytorch", True).cells[0].source
+    answers = notebook(course, "pytorch", True).cells[0].source
+    assert "PyTorch · answer key, or its nbgrader release." in answers
+
+
+def test_solution_header_stays_true_in_the_copy_nbgrader_releases(course):
+    """nbgrader releases the solution copy with its first cell unchanged, so it must not say 'solution'."""
+    for framework in FRAMEWORKS:
+        header = notebook(course, framework, True).cells[0]
+        assert "nbgrader" not in header.metadata  # so nbgrader copies it as it is
+        assert "solution" not in header.source.lower()
+        assert "in a copy that nbgrader releases, the exercise cells raise `NotImplementedError`" in header.source
 
 
 def test_header_and_start_links_resolve_once_companions_exist(course):
@@ -334,17 +362,20 @@ def test_command_line_errors_have_no_traceback(course):
 # Bad sources are rejected with a message naming the file and line, and nothing is written
 
 GOOD = SAMPLE.read_text(encoding="utf-8")
-EXERCISE_HEADER = ('# %% nbgrader={"grade": false, "grade_id": "scale", "locked": false, "schema_version": 3, '
-                   '"solution": true, "task": false}')
+EXERCISE_HEADER = '# %% exercise="scale"'
+CHECK_HEADER = '# %% tags=["check"] check="scale" points=2'
+TF_DOUBLE_HEADER = '# %% framework="tensorflow" exercise="double"'
 SHIFT_REGION = "    # BEGIN SOLUTION\n    return [value + offset for value in values]\n    # END SOLUTION"
+OLD_LONG_FORM = ('# %% nbgrader={"grade": false, "grade_id": "scale", "locked": false, "schema_version": 3, '
+                 '"solution": true, "task": false}')
 
 BAD_SOURCES = {
     "nested": (GOOD.replace(SHIFT_REGION, "    # BEGIN SOLUTION\n" + SHIFT_REGION),
                r":52: nested '# BEGIN SOLUTION': the region opened at line 51"),
     "unclosed": (GOOD.replace(SHIFT_REGION, SHIFT_REGION.replace("\n    # END SOLUTION", "")),
                  r":51: '# BEGIN SOLUTION' is never closed"),
-    "stray end": (GOOD.replace("assert scale", "# END SOLUTION\nassert scale"),
-                  r":56: '# END SOLUTION' without a matching"),
+    "stray end": (GOOD.replace("print(scale", "# END SOLUTION\nprint(scale"),
+                  r":58: '# END SOLUTION' without a matching"),
     "marker with extra words": (GOOD.replace(SHIFT_REGION, SHIFT_REGION.replace("# BEGIN SOLUTION", "# BEGIN SOLUTION here")),
                                 r":51: a line mentioning BEGIN SOLUTION/END SOLUTION must be exactly"),
     "marker in markdown": (GOOD.replace("# Keras layers run", "# BEGIN SOLUTION Keras layers run"),
@@ -354,31 +385,60 @@ BAD_SOURCES = {
     "stub breaks syntax": (GOOD.replace(SHIFT_REGION, "    return [value +\n    # BEGIN SOLUTION\n    offset\n"
                                                       "    # END SOLUTION\n    for value in values]"),
                            r":39: the student stub breaks this cell's syntax"),
-    "region without nbgrader": (GOOD.replace(EXERCISE_HEADER, "# %%"),
-                                r":39: this cell holds a solution region but has no nbgrader metadata"),
-    "schema version": (GOOD.replace('"schema_version": 3, "solution": true', '"schema_version": 2, "solution": true'),
-                       r":39: nbgrader schema_version must be 3, got 2"),
-    "missing key": (GOOD.replace(EXERCISE_HEADER, EXERCISE_HEADER.replace('"locked": false, ', "")),
-                    r":39: nbgrader metadata lacks locked"),
-    "unknown key": (GOOD.replace(EXERCISE_HEADER, EXERCISE_HEADER.replace('"task": false', '"task": false, "pts": 1')),
-                    r":39: unknown nbgrader key\(s\) pts"),
-    "grade without points": (GOOD.replace('"points": 2, ', ""),
-                             r":55: graded nbgrader cell 'scale_check' needs \"points\""),
-    "duplicate grade_id": (GOOD.replace('"grade_id": "scale_check"', '"grade_id": "scale"'),
-                           r":55: nbgrader grade_id 'scale' is already used at course/01_seq2seq.py:39"),
-    "solution cell without region": (GOOD.replace('"solution": false, "task": false}\nassert',
-                                                  '"solution": true, "task": false}\nassert'),
-                                     r":55: nbgrader cell 'scale_check' is a solution cell but has no"),
-    "region in a non-solution cell": (GOOD.replace(EXERCISE_HEADER, EXERCISE_HEADER.replace('"solution": true', '"solution": false')),
-                                      r':39: this cell holds a solution region, so its nbgrader metadata needs "solution": true'),
-    "bad grade_id": (GOOD.replace('"grade_id": "scale",', '"grade_id": "scale it",'),
-                     r":39: nbgrader grade_id must be a non-empty string"),
-    "invalid JSON": (GOOD.replace('"grade": false,', '"grade": nope,'),
+    "region outside an exercise": (GOOD.replace(EXERCISE_HEADER, "# %%"),
+                                   r':39: this cell holds a solution region but is not an exercise; add exercise="NAME"'),
+    "exercise without region": (GOOD.replace("# %%\nprint(scale", '# %% exercise="printed"\nprint(scale'),
+                                r":57: exercise 'printed' has no '# BEGIN SOLUTION' ... '# END SOLUTION' region"),
+    "exercise in markdown": (GOOD.replace("# %% [markdown]\n# ## Summary", '# %% [markdown] exercise="summary"\n# ## Summary'),
+                             r":74: exercise and check cells must be code cells, not markdown"),
+    "exercise and check in one cell": (GOOD.replace(EXERCISE_HEADER, EXERCISE_HEADER + ' check="scale"'),
+                                       r":39: a cell is either an exercise or a check, not both"),
+    "exercise name not an identifier": (GOOD.replace(EXERCISE_HEADER, '# %% exercise="scale it"'),
+                                        r':39: exercise="scale it" must name the exercise\'s function'),
+    "exercise name a keyword": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace('"scale"', '"class"')),
+                                r':55: check="class" must name the exercise\'s function'),
+    "exercise name not a string": (GOOD.replace(EXERCISE_HEADER, "# %% exercise=3"),
+                                   r":39: exercise=3 must name the exercise's function"),
+    "check without points": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace(" points=2", "")),
+                             r":55: check 'scale' needs points=N \(a number >= 0\) in its header, got none"),
+    "negative points": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace("points=2", "points=-1")),
+                        r":55: check 'scale' needs points=N .*, got -1"),
+    "points as text": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace("points=2", 'points="2"')),
+                       r':55: check \'scale\' needs points=N .*, got "2"'),
+    "points as a flag": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace("points=2", "points=true")),
+                         r":55: check 'scale' needs points=N .*, got true"),
+    "points on an exercise": (GOOD.replace(EXERCISE_HEADER, EXERCISE_HEADER + " points=2"),
+                              r":39: points= belongs on a check cell"),
+    "code in a check cell": (GOOD.replace(CHECK_HEADER + "\n", CHECK_HEADER + "\nassert scale([1], 2) == [2]\n"),
+                             r":55: the build writes the code of check cells, so leave this one empty"),
+    "exercise without check": (GOOD.replace(CHECK_HEADER + "\n\n", ""),
+                               r':39: exercise \'scale\' has no check cell after it in the PyTorch notebook; '
+                               r'add a cell `# %% check="scale" points=N`'),
+    "exercise without check in one framework": (GOOD.replace('# %% check="double" points=1.5', '# %% framework="pytorch" check="double" points=1.5'),
+                                                r":66: exercise 'double' has no check cell after it in the TensorFlow notebook"),
+    "check without exercise": (GOOD.replace(CHECK_HEADER, CHECK_HEADER.replace('"scale"', '"shift"')),
+                               r':55: check="shift" has no exercise="shift" cell before it in the PyTorch notebook'),
+    "check before its exercise": (GOOD.replace('# %% check="double" points=1.5\n', "").replace(
+                                      "# %%\nprint(scale", '# %% check="double" points=1.5\n\n# %%\nprint(scale'),
+                                  r':57: check="double" has no exercise="double" cell before it'),
+    "duplicate exercise": (GOOD.replace(TF_DOUBLE_HEADER, TF_DOUBLE_HEADER.replace('framework="tensorflow"', 'framework="pytorch"')),
+                           r":66: exercise 'double' is already defined at course/01_seq2seq.py:60, and both cells go "
+                           r"to the PyTorch notebook"),
+    "duplicate check": (GOOD.replace("# %%\nprint(scale", CHECK_HEADER + "\n\n# %%\nprint(scale"),
+                        r":57: exercise 'scale' is already checked at course/01_seq2seq.py:55"),
+    "grade id clash": (GOOD.replace('"double"', '"check_scale"'),
+                       r":60: nbgrader grade_id 'check_scale' is already used at course/01_seq2seq.py:55"),
+    "old long form": (GOOD.replace(EXERCISE_HEADER, OLD_LONG_FORM),
+                      r':39: nbgrader=\{...\} in a cell header is the old long form; write exercise="NAME" on an '
+                      r'exercise cell and check="NAME" points=N on its check cell'),
+    "invalid JSON": (GOOD.replace(EXERCISE_HEADER, "# %% exercise=scale"),
                      r":39: cannot read the cell header metadata"),
     "unknown framework": (GOOD.replace('framework="pytorch"', 'framework="jax"'),
                           r':19: framework="jax" is not one of "pytorch", "tensorflow"'),
     "misspelt metadata": (GOOD.replace('framework="pytorch"', 'framwork="pytorch"'),
                           r":19: unknown cell metadata 'framwork'"),
+    "misspelt tag": (GOOD.replace(EXERCISE_HEADER, '# %% exercize="scale"'),
+                     r":39: unknown cell metadata 'exercize'"),
 }
 
 
@@ -399,7 +459,7 @@ def test_a_bad_source_leaves_existing_notebooks_untouched(course):
     before = {p: p.read_bytes() for p in course.rglob("*.ipynb")}
     source = UNIT.source(course)
     source.write_text(source.read_text().replace("## Summary", "## Recap").replace(
-        EXERCISE_HEADER, "# %%"))
+        CHECK_HEADER, "# %%"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedUnitWarning)
         with pytest.raises(BuildError):

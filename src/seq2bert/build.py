@@ -14,14 +14,21 @@ Source rules (cell metadata goes in the cell header as key=value with JSON value
   to that framework's notebooks; cells without ``framework`` go to both.
 - ``{{framework}}`` becomes "PyTorch" / "TensorFlow" and ``{{fw}}`` becomes "pytorch" /
   "tensorflow", in every cell.
-- An exercise is a code cell holding a solution region, from a line ``# BEGIN SOLUTION`` (or
-  ``# BEGIN SOLUTION: what the learner should do``) to a line ``# END SOLUTION``. Solution
-  copies keep the region and its markers (they are valid nbgrader source notebooks); student
-  copies replace it by ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise: ...")``
-  at the marker's indentation.
-- Cells holding a region need ``nbgrader={...}`` metadata (schema_version 3), which both copies
-  keep; the build checks it (required keys, unique grade_id per notebook, points on graded
-  cells, a region in every solution cell).
+- An exercise is a code cell whose header names it, ``# %% exercise="masked_softmax"``, and which
+  holds a solution region, from a line ``# BEGIN SOLUTION`` (or ``# BEGIN SOLUTION: what the
+  learner should do``) to a line ``# END SOLUTION``. Solution copies keep the region and its
+  markers (they are valid nbgrader source notebooks); student copies replace it by
+  ``# YOUR CODE HERE`` and ``raise NotImplementedError("Exercise: ...")`` at the marker's
+  indentation.
+- Its check cell follows it with an empty body, ``# %% check="masked_softmax" points=2``; the
+  build writes the cell's code (``masked_softmax = exercises("pytorch").masked_softmax(masked_softmax)``,
+  the same in every check cell, so the source does not repeat it).
+- The build writes the nbgrader (schema version 3) metadata of both kinds of cell, which both
+  copies keep: grade_id ``masked_softmax`` on the exercise (solution, not graded, not locked),
+  ``check_masked_softmax`` on the check (graded, locked, with its points). In every notebook,
+  each exercise needs exactly one check cell after it and each check one exercise before it.
+  The old long form ``nbgrader={...}`` is rejected with a message giving the short one, so a
+  source has a single way to declare grading.
 
 The output is deterministic (fixed cell ids, no outputs), so a rebuild of an unchanged source
 gives byte-identical files and ``seq2bert build --check`` can tell whether the committed
@@ -33,6 +40,7 @@ import argparse
 import ast
 import hashlib
 import json
+import keyword
 import re
 import sys
 import warnings
@@ -59,15 +67,17 @@ _HEADER_RE = re.compile(r"^\s*#\s*%%(%*)\s(.*)$|^\s*#\s*(%%|<codecell>|In\[[0-9 
 
 # Cell metadata a source may set; anything else is most likely a typo (framwork=...).
 _FRAMEWORK_KEY = "framework"
-_PASSED_KEYS = {"nbgrader", "tags", "editable", "deletable", "slideshow", "jupyter", "collapsed", "scrolled"}
+_PASSED_KEYS = {"tags", "editable", "deletable", "slideshow", "jupyter", "collapsed", "scrolled"}
 # Keys jupytext itself adds while reading; they never reach a generated notebook.
 _JUPYTEXT_KEYS = {"lines_to_next_cell", "lines_to_end_of_cell_marker", "cell_marker", "region_name",
                   "title", "skipline", "noskipline", "cell_depth"}
 
-_NBGRADER_REQUIRED = ("schema_version", "grade", "locked", "solution")
-_NBGRADER_FLAGS = ("grade", "locked", "solution", "task")
-_NBGRADER_ALLOWED = {*_NBGRADER_REQUIRED, "task", "grade_id", "points"}
-_GRADE_ID_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+# The short tags that declare grading, and the metadata the build writes for them.
+_EXERCISE_KEY, _CHECK_KEY, _POINTS_KEY = "exercise", "check", "points"
+_GRADING_KEYS = (_EXERCISE_KEY, _CHECK_KEY, _POINTS_KEY)
+_OLD_GRADING_KEY = "nbgrader"
+CHECK_PREFIX = "check_"  # a check cell's grade_id is CHECK_PREFIX + the exercise name
+
 
 _KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
@@ -91,6 +101,8 @@ class SourceCell:
     regions: tuple["Region", ...]  # solution regions, in order
     number: int  # 1-based position among the source's cells
     header_line: int | None  # 1-based line of the cell header in the file (None if unknown)
+    exercise: str | None = None  # the exercise this cell defines (exercise="...")
+    check: str | None = None  # the exercise this cell checks (check="...")
 
 
 @dataclass(frozen=True)
@@ -242,14 +254,19 @@ def read_source(path: Path, root: Path) -> list[SourceCell]:
         if "incorrectly_encoded_metadata" in metadata:
             raise BuildError(f"{where}: cannot read the cell header metadata "
                              f"{metadata['incorrectly_encoded_metadata']!r}; write key=value pairs with "
-                             f'JSON values, e.g. framework="pytorch" nbgrader={{"grade": false, ...}}')
+                             f'JSON values, e.g. framework="pytorch" exercise="masked_softmax"')
         for key in _JUPYTEXT_KEYS:
             metadata.pop(key, None)
         frameworks = _cell_frameworks(metadata.pop(_FRAMEWORK_KEY, None), where)
+        if _OLD_GRADING_KEY in metadata:
+            raise BuildError(f"{where}: nbgrader={{...}} in a cell header is the old long form; write "
+                             f'exercise="NAME" on an exercise cell and check="NAME" points=N on its '
+                             f"check cell, and the build writes the nbgrader metadata")
+        grading = {key: metadata.pop(key) for key in _GRADING_KEYS if key in metadata}
         unknown = sorted(set(metadata) - _PASSED_KEYS)
         if unknown:
             raise BuildError(f"{where}: unknown cell metadata {', '.join(map(repr, unknown))}; allowed: "
-                             f"{', '.join(sorted({_FRAMEWORK_KEY, *_PASSED_KEYS}))}")
+                             f"{', '.join(sorted({_FRAMEWORK_KEY, *_GRADING_KEYS, *_PASSED_KEYS}))}")
         cell_markers = sum(1 for line in cell.source.split("\n") if _is_marker_line(line))
         regions: list[Region] = []
         if cell_markers and cell.cell_type != "code":
@@ -268,10 +285,11 @@ def read_source(path: Path, root: Path) -> list[SourceCell]:
                         message = message.replace("opened above", f"opened at line {opened}")
                 raise BuildError(f"{_where(path, root, line, number)}: {message}") from None
         markers_before += cell_markers
-        cells.append(SourceCell(cell_type=cell.cell_type, text=cell.source, metadata=metadata,
+        exercise, check, text = _grading(grading, cell.cell_type, cell.source, regions, metadata, where)
+        cells.append(SourceCell(cell_type=cell.cell_type, text=text, metadata=metadata,
                                 frameworks=frameworks, regions=tuple(regions), number=number,
-                                header_line=headers[index]))
-        _check_cell(cells[-1], where)
+                                header_line=headers[index], exercise=exercise, check=check))
+    _check_pairs(cells, name)
     return cells
 
 
@@ -284,53 +302,95 @@ def _cell_frameworks(value: Any, where: str) -> tuple[str, ...]:
     return (value,)
 
 
-def _check_cell(cell: SourceCell, where: str) -> None:
-    """Check one cell's nbgrader metadata against its content (nbgrader schema version 3)."""
-    meta = cell.metadata.get("nbgrader")
-    if meta is None:
-        if cell.regions:
-            raise BuildError(f"{where}: this cell holds a solution region but has no nbgrader metadata; add "
-                             f'nbgrader={{"grade": false, "grade_id": "...", "locked": false, '
-                             f'"schema_version": 3, "solution": true, "task": false}} to its header')
-        return
-    if not isinstance(meta, dict):
-        raise BuildError(f"{where}: nbgrader metadata must be a JSON object, got {json.dumps(meta)}")
-    missing = [key for key in _NBGRADER_REQUIRED if key not in meta]
-    if missing:
-        raise BuildError(f"{where}: nbgrader metadata lacks {', '.join(missing)}")
-    unknown = sorted(set(meta) - _NBGRADER_ALLOWED)
-    if unknown:
-        raise BuildError(f"{where}: unknown nbgrader key(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(sorted(_NBGRADER_ALLOWED))}")
-    if meta["schema_version"] != 3 or isinstance(meta["schema_version"], bool):
-        raise BuildError(f"{where}: nbgrader schema_version must be 3, got {json.dumps(meta['schema_version'])}")
-    for flag in _NBGRADER_FLAGS:
-        if flag in meta and not isinstance(meta[flag], bool):
-            raise BuildError(f"{where}: nbgrader {flag!r} must be true or false, got {json.dumps(meta[flag])}")
-    flagged = any(meta.get(flag, False) for flag in _NBGRADER_FLAGS)
-    if flagged or "grade_id" in meta:
-        grade_id = meta.get("grade_id")
-        if not isinstance(grade_id, str) or not _GRADE_ID_RE.match(grade_id):
-            raise BuildError(f"{where}: nbgrader grade_id must be a non-empty string of letters, digits, "
-                             f"'_' and '-', got {json.dumps(grade_id)}")
-    if meta["grade"] or meta.get("task", False):
-        points = meta.get("points")
-        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
-            raise BuildError(f"{where}: graded nbgrader cell {meta['grade_id']!r} needs \"points\" "
-                             f"(a number >= 0), got {json.dumps(points)}")
-    if meta["solution"] and not cell.regions:
-        if cell.cell_type != "code":
-            raise BuildError(f"{where}: {cell.cell_type} solution cells are not supported (the student "
-                             f"copy would show the answer); make it a code exercise or a quiz question")
-        raise BuildError(f"{where}: nbgrader cell {meta['grade_id']!r} is a solution cell but has no "
-                         f"'# {BEGIN_TEXT}' ... '# {END_TEXT}' region")
-    if cell.regions and not meta["solution"]:
-        raise BuildError(f"{where}: this cell holds a solution region, so its nbgrader metadata needs "
-                         f'"solution": true')
-    if meta.get("task", False) and cell.cell_type != "markdown":
-        raise BuildError(f"{where}: nbgrader task cells must be markdown cells")
-    if cell.cell_type == "markdown" and not meta.get("task", False) and meta["grade"] != meta["solution"]:
-        raise BuildError(f"{where}: a markdown nbgrader cell must be both grade and solution, or neither")
+def exercise_metadata(name: str) -> dict:
+    """nbgrader metadata of an exercise cell: an ungraded, unlocked solution cell."""
+    return {"grade": False, "grade_id": name, "locked": False, "schema_version": 3, "solution": True, "task": False}
+
+
+def check_metadata(name: str, points: float) -> dict:
+    """nbgrader metadata of the check cell of exercise `name`: a locked grade cell."""
+    return {"grade": True, "grade_id": CHECK_PREFIX + name, "locked": True, "points": points,
+            "schema_version": 3, "solution": False, "task": False}
+
+
+def check_code(name: str) -> str:
+    """The code of exercise `name`'s check cell, before {{fw}} is substituted."""
+    return f'from seq2bert.check import exercises\n\n{name} = exercises("{{{{fw}}}}").{name}({name})'
+
+
+def _exercise_name(value: Any, key: str, where: str) -> str:
+    if not isinstance(value, str) or not value.isidentifier() or keyword.iskeyword(value):
+        raise BuildError(f"{where}: {key}={json.dumps(value)} must name the exercise's function, a Python "
+                         f'identifier such as {key}="masked_softmax"')
+    return value
+
+
+def _grading(tags: dict, cell_type: str, text: str, regions: Sequence[Region], metadata: dict,
+             where: str) -> tuple[str | None, str | None, str]:
+    """(exercise, check, cell text) of one cell from its grading tags; writes its nbgrader metadata."""
+    if _EXERCISE_KEY in tags and _CHECK_KEY in tags:
+        raise BuildError(f"{where}: a cell is either an exercise or a check, not both; put the check "
+                         f"in a cell of its own after the exercise")
+    if _POINTS_KEY in tags and _CHECK_KEY not in tags:
+        raise BuildError(f'{where}: points= belongs on a check cell (check="NAME" points=N); exercise '
+                         f"cells earn nothing by themselves")
+    if (tags or regions) and cell_type != "code":
+        raise BuildError(f"{where}: exercise and check cells must be code cells, not {cell_type}")
+    if _EXERCISE_KEY in tags:
+        name = _exercise_name(tags[_EXERCISE_KEY], _EXERCISE_KEY, where)
+        if not regions:
+            raise BuildError(f"{where}: exercise {name!r} has no '# {BEGIN_TEXT}' ... '# {END_TEXT}' "
+                             f"region, so the student copy would hold the answer")
+        metadata["nbgrader"] = exercise_metadata(name)
+        return name, None, text
+    if regions:
+        raise BuildError(f'{where}: this cell holds a solution region but is not an exercise; add '
+                         f'exercise="NAME" to its header')
+    if _CHECK_KEY in tags:
+        name = _exercise_name(tags[_CHECK_KEY], _CHECK_KEY, where)
+        points = tags.get(_POINTS_KEY)
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points < float("inf"):
+            raise BuildError(f'{where}: check {name!r} needs points=N (a number >= 0) in its header, '
+                             f"got {json.dumps(points) if _POINTS_KEY in tags else 'none'}")
+        if text.strip():
+            raise BuildError(f"{where}: the build writes the code of check cells, so leave this one empty "
+                             f"(move other code to a cell of its own)")
+        metadata["nbgrader"] = check_metadata(name, points)
+        return None, name, check_code(name)
+    return None, None, text
+
+
+def _cell_where(source_name: str, cell: SourceCell) -> str:
+    return f"{source_name}:{cell.header_line}" if cell.header_line else f"{source_name} (cell {cell.number})"
+
+
+def _check_pairs(cells: Sequence[SourceCell], source_name: str) -> None:
+    """In each framework's notebook every exercise has one check cell after it, and vice versa."""
+    for framework in FRAMEWORKS:
+        title = FRAMEWORK_TITLES[framework]
+        exercises: dict[str, str] = {}  # exercise name -> where its cell is
+        checks: dict[str, str] = {}
+        for cell in cells:
+            if framework not in cell.frameworks:
+                continue
+            where = _cell_where(source_name, cell)
+            if cell.exercise is not None:
+                if cell.exercise in exercises:
+                    raise BuildError(f"{where}: exercise {cell.exercise!r} is already defined at "
+                                     f"{exercises[cell.exercise]}, and both cells go to the {title} notebook")
+                exercises[cell.exercise] = where
+            if cell.check is not None:
+                if cell.check in checks:
+                    raise BuildError(f"{where}: exercise {cell.check!r} is already checked at "
+                                     f"{checks[cell.check]}, and both cells go to the {title} notebook")
+                if cell.check not in exercises:
+                    raise BuildError(f'{where}: check="{cell.check}" has no exercise="{cell.check}" cell '
+                                     f"before it in the {title} notebook")
+                checks[cell.check] = where
+        for name, where in exercises.items():
+            if name not in checks:
+                raise BuildError(f'{where}: exercise {name!r} has no check cell after it in the {title} '
+                                 f'notebook; add a cell `# %% check="{name}" points=N`')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,15 +410,24 @@ def cell_id(stem: str, framework: str, copy: str, index: int) -> str:
 
 
 def header_text(unit: Unit, framework: str, solution: bool) -> str:
-    """The generated first cell of a notebook: title, copy kind, and links to its companions."""
+    """The generated first cell of a notebook: title, copy kind, and links to its companions.
+
+    nbgrader's release of the solution copy keeps this cell as it is, so the solution copy's
+    wording must be right in both: it says what the exercise cells hold in each.
+    """
     other = next(f for f in FRAMEWORKS if f != framework)
-    copy = "solution copy" if solution else "student copy"
-    about = ("complete code, and the source notebook for nbgrader" if solution else
-             "exercise cells raise `NotImplementedError` until you fill them in")
+    if solution:
+        kind = (f"**{FRAMEWORK_TITLES[framework]} · answer key, or its nbgrader release.** As the course "
+                f"ships it, every exercise cell holds a worked answer (this is the source notebook for "
+                f"nbgrader); in a copy that nbgrader releases, the exercise cells raise "
+                f"`NotImplementedError` until you fill them in.")
+    else:
+        kind = (f"**{FRAMEWORK_TITLES[framework]} · student copy** (exercise cells raise "
+                f"`NotImplementedError` until you fill them in).")
     return "\n".join([
         f"# {unit.number} · {unit.title}",
         "",
-        f"**{FRAMEWORK_TITLES[framework]} · {copy}** ({about}).",
+        kind,
         "",
         f"- Same notebook in {FRAMEWORK_TITLES[other]}: [{other}/{unit.stem}.ipynb](../{other}/{unit.stem}.ipynb)",
         f"- Lesson: [lessons/{unit.stem}.md](../../lessons/{unit.stem}.md)",
@@ -387,7 +456,7 @@ def render_notebook(unit: Unit, cells: Sequence[SourceCell], framework: str, sol
     for cell in cells:
         if framework not in cell.frameworks:
             continue
-        where = f"{source_name}:{cell.header_line}" if cell.header_line else f"{source_name} (cell {cell.number})"
+        where = _cell_where(source_name, cell)
         text = substitute(cell.text, framework)
         if cell.regions and not solution:
             text = replace_regions(text, cell.regions)

@@ -4,8 +4,8 @@
     check = exercises("pytorch")          # or "tensorflow"
     masked_softmax = check.masked_softmax(masked_softmax)
 
-A check never raises; it returns the learner's function when it passes and the course's
-reference implementation otherwise. Exercises live in topic modules (masking, losses, decoding,
+A check returns the learner's function when it passes and the course's reference
+implementation otherwise; it never raises, except under nbgrader (see check.nbgrader_mode). Exercises live in topic modules (masking, losses, decoding,
 additive, ...) that register themselves; each unit's catalogue entry names its modules.
 """
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Running an exercise check: call the learner's function on every case, judge, and explain.
 
-A check never raises: whatever the learner's function does, the result is a CheckResult, and
-the notebook carries on with either the learner's function (passed) or the reference.
+A check never raises for a learner: whatever the learner's function does, the result is a
+CheckResult, and the notebook carries on with either the learner's function (passed) or the
+reference. Under nbgrader (NBGRADER_EXECUTION set) a check that did not pass assigns the
+reference and then raises, so nbgrader scores the cell zero (seq2bert.check.nbgrader_mode).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 
 from seq2bert import report
-from seq2bert.check import registry
+from seq2bert.check import nbgrader_mode, registry
 from seq2bert.check.fake_decoder import StepMisuse
 from seq2bert.check.frameworks import Framework, load_framework
 from seq2bert.check.originality import Watch, call_watched
@@ -375,7 +377,9 @@ class ExerciseChecks:
         """Check `function`, show the result, and return the function the notebook should use."""
         result = evaluate(name, self.framework, function)
         report.show_check(result.payload(), result.text())
-        return function if result.passed else self.framework.reference(name)
+        fallback = function if result.passed else self.framework.reference(name)
+        nbgrader_mode.fail_unless_passed(result, fallback)  # raises under nbgrader only
+        return fallback
 
     def reference(self, name: str) -> Callable:
         """The course's own implementation of exercise `name` (what the notebook falls back to)."""
