@@ -140,8 +140,8 @@ config = Seq2SeqConfig(src_vocab=len(date_task.src_vocab), tgt_vocab=len(date_ta
 encoder = Encoder(config)
 memory, final_state = encoder(src, src_len)
 print("source (B, S):", tuple(src.shape))
-print("all states (B, S, H):", tuple(memory.shape))
-print("final state (B, H):", tuple(final_state.shape))
+print("all states (B, S, D):", tuple(memory.shape))
+print("final state (B, D):", tuple(final_state.shape))
 
 # %% [markdown]
 # ## 4. The decoder and teacher forcing
@@ -298,7 +298,7 @@ report.headline("dates exact match (no attention)", date_scores["exact_match"])
 # ## 7. Toy translation and the bottleneck
 #
 # Now the same architecture on sentences of 4 to 40 words. Everything the decoder knows about
-# the source must squeeze through one vector of `H` numbers, however long the sentence.
+# the source must squeeze through one vector of `D` numbers, however long the sentence.
 
 # %%
 toy_config = Seq2SeqConfig(src_vocab=len(toy_task.src_vocab), tgt_vocab=len(toy_task.tgt_vocab),

@@ -75,36 +75,36 @@ print(f"EN: {source}\nFR: {target}")
 # %% [markdown]
 # ## 2. Alignment scores
 #
-# At decoder step $i$ the decoder holds its previous state $s_{i-1}$ (shape `(B, H)`), and
-# the encoder left one state $h_j$ per source position (`(B, S, H)`). A small feed-forward
+# At decoder step $i$ the decoder holds its previous state $s_{i-1}$ (shape `(B, D)`), and
+# the encoder left one state $h_j$ per source position (`(B, S, D)`). A small feed-forward
 # network scores how well each source position fits what the decoder needs now:
 #
 # $$e_{ij} = v^\top \tanh(W_q\, s_{i-1} + W_k\, h_j)$$
 #
-# with learned $W_q, W_k$ of shape `(H, A)` (applied as `s @ W_q`) and $v$ of shape `(A,)`.
+# with learned $W_q, W_k$ of shape `(D, A)` (applied as `s @ W_q`) and $v$ of shape `(A,)`.
 #
 # ### Exercise 1: additive scores
 #
-# Write `additive_scores(query, keys, w_q, w_k, v)`: `query (B, H)`, `keys (B, S, H)` →
+# Write `additive_scores(query, keys, w_q, w_k, v)`: `query (B, D)`, `keys (B, S, D)` →
 # scores `(B, S)`. Project both, add them with broadcasting (the query is the same for every
 # source position), apply `tanh`, then contract the last axis with `v`.
 
 # %% framework="pytorch" exercise="additive_scores"
 def additive_scores(query, keys, w_q, w_k, v):
-    """e_j = v^T tanh(W_q s + W_k h_j): (B, H), (B, S, H) -> (B, S)."""
+    """e_j = v^T tanh(W_q s + W_k h_j): (B, D), (B, S, D) -> (B, S)."""
     # BEGIN SOLUTION: compute the additive alignment scores
-    projected_query = query @ w_q  # (B, H) @ (H, A) -> (B, A)
-    projected_keys = keys @ w_k  # (B, S, H) @ (H, A) -> (B, S, A)
+    projected_query = query @ w_q  # (B, D) @ (D, A) -> (B, A)
+    projected_keys = keys @ w_k  # (B, S, D) @ (D, A) -> (B, S, A)
     hidden = torch.tanh(projected_query[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A)
     return hidden @ v  # (B, S, A) @ (A,) -> (B, S)
     # END SOLUTION
 
 # %% framework="tensorflow" exercise="additive_scores"
 def additive_scores(query, keys, w_q, w_k, v):
-    """e_j = v^T tanh(W_q s + W_k h_j): (B, H), (B, S, H) -> (B, S)."""
+    """e_j = v^T tanh(W_q s + W_k h_j): (B, D), (B, S, D) -> (B, S)."""
     # BEGIN SOLUTION: compute the additive alignment scores
-    projected_query = query @ w_q  # (B, H) @ (H, A) -> (B, A)
-    projected_keys = tf.einsum("bsh,ha->bsa", keys, w_k)  # (B, S, H) -> (B, S, A)
+    projected_query = query @ w_q  # (B, D) @ (D, A) -> (B, A)
+    projected_keys = tf.einsum("bsd,da->bsa", keys, w_k)  # (B, S, D) -> (B, S, A)
     hidden = tf.tanh(projected_query[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A)
     return tf.einsum("bsa,a->bs", hidden, v)  # (B, S, A) -> (B, S)
     # END SOLUTION
@@ -150,20 +150,20 @@ def masked_softmax(scores, mask):
 #
 # ### Exercise 3: context vector
 #
-# Write `context_vector(weights, values)`: `weights (B, S)`, `values (B, S, H)` → `(B, H)`.
+# Write `context_vector(weights, values)`: `weights (B, S)`, `values (B, S, D)` → `(B, D)`.
 
 # %% framework="pytorch" exercise="context_vector"
 def context_vector(weights, values):
-    """Weighted sum of values over source positions: (B, S), (B, S, H) -> (B, H)."""
+    """Weighted sum of values over source positions: (B, S), (B, S, D) -> (B, D)."""
     # BEGIN SOLUTION: weight the values and sum over source positions
-    return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
+    return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, 1, D) -> (B, D)
     # END SOLUTION
 
 # %% framework="tensorflow" exercise="context_vector"
 def context_vector(weights, values):
-    """Weighted sum of values over source positions: (B, S), (B, S, H) -> (B, H)."""
+    """Weighted sum of values over source positions: (B, S), (B, S, D) -> (B, D)."""
     # BEGIN SOLUTION: weight the values and sum over source positions
-    return tf.squeeze(weights[:, None, :] @ values, axis=1)  # (B, 1, S) @ (B, S, H) -> (B, 1, H) -> (B, H)
+    return tf.squeeze(weights[:, None, :] @ values, axis=1)  # (B, 1, S) @ (B, S, D) -> (B, 1, D) -> (B, D)
     # END SOLUTION
 
 # %% check="context_vector" points=1
@@ -185,12 +185,12 @@ plot.show_source(AdditiveAttention)
 # %%
 config = Seq2SeqConfig(src_vocab=10, tgt_vocab=10, embed=4, hidden=4, attention=True, attention_width=3)
 layer = AdditiveAttention(config)
-query = tensor(rng.normal(size=(2, 4)))  # (B, H)
-keys = tensor(rng.normal(size=(2, 5, 4)))  # (B, S, H)
+query = tensor(rng.normal(size=(2, 4)))  # (B, D)
+keys = tensor(rng.normal(size=(2, 5, 4)))  # (B, S, D)
 mask = ops.padding_mask(tensor(np.array([5, 3])), 5)  # (B, S)
 context, weights = layer(query, layer.project_keys(keys), keys, mask)
-print("query (B, H):", tuple(query.shape), " keys (B, S, H):", tuple(keys.shape))
-print("context (B, H):", tuple(context.shape), " weights (B, S):", tuple(weights.shape))
+print("query (B, D):", tuple(query.shape), " keys (B, S, D):", tuple(keys.shape))
+print("context (B, D):", tuple(context.shape), " weights (B, S):", tuple(weights.shape))
 print("weights:\n", np.round(to_numpy(weights), 3))
 
 # %% framework="pytorch"

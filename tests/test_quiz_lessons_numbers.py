@@ -68,7 +68,7 @@ def test_gru_formula_matches_pytorch(inputs, hidden):
 
 
 def test_lesson_layer_widths_match_the_code():
-    """Unit 01's decoder GRU reads [embedding; c] (E + H) and predicts from H; unit 02's predicts from 2H."""
+    """Unit 01's decoder GRU reads [embedding; c] (E + D) and predicts from D; unit 02's predicts from 2D."""
     embed, hidden = 64, 128
     plain, attending = torch_model(False).decoder, torch_model(True).decoder
     assert (plain.rnn.input_size, plain.rnn.hidden_size, plain.output_layer.in_features) == (embed + hidden, hidden, hidden)
@@ -92,7 +92,7 @@ def test_unit01_parameter_counts_are_printed_correctly():
     rows = table_rows(text)
     assert rows == {**parts, "total": sum(parts.values())}
     extra = gru_parameters(embed + hidden, hidden) - gru_parameters(embed, hidden)
-    assert extra == 3 * hidden * hidden and f"3·H·H = {extra} extra weights" in flat(text)
+    assert extra == 3 * hidden * hidden and f"3·D·D = {extra} extra weights" in flat(text)
     # The table is the course's own model, part by part.
     model = torch_model(attention=False, vocab=vocab, embed=embed, hidden=hidden)
     modules = {"encoder embedding": model.encoder.embedding, "encoder GRU": model.encoder.rnn,
@@ -138,10 +138,10 @@ def test_unit01_quiz_matches_the_decoder_in_the_code():
     assert question.answer == gru_parameters(32 + 64, 64) == count(decoder.rnn)
     assert score_answer(question, gru_parameters(32, 64)) == 0  # the decoder that reads only E
     extra = gru_parameters(32 + 64, 64) - gru_parameters(32, 64)
-    assert f"adds 3·H·H = {extra} weights to the {gru_parameters(32, 64)}" in flat(question.explanation)
+    assert f"adds 3·D·D = {extra} weights to the {gru_parameters(32, 64)}" in flat(question.explanation)
     width = quiz.question("decoder_gru_input")
-    assert all(score_answer(width, answer) == 1 for answer in ("E + H", "h+e", "E+H"))
-    assert all(score_answer(width, answer) == 0 for answer in ("E", "H", "2H", "E + 2H"))
+    assert all(score_answer(width, answer) == 1 for answer in ("E + D", "d+e", "E+D", "E + H"))
+    assert all(score_answer(width, answer) == 0 for answer in ("E", "D", "2D", "E + 2D"))
     assert quiz.question("output_layer_params").answer == count(
         torch_model(attention=False, vocab=50, embed=32, hidden=256).decoder.output_layer)
 
@@ -183,21 +183,21 @@ def test_unit01_teacher_forcing_table():
 # ---------------------------------------------------------------- unit 02
 
 S_PREV = np.array([1.0, 0.0])
-W_Q = np.array([[0.5, -0.5], [1.0, 0.0]])  # (H, A)
-W_K = np.array([[1.0, 0.0], [0.0, -1.0]])  # (H, A)
+W_Q = np.array([[0.5, -0.5], [1.0, 0.0]])  # (D, A)
+W_K = np.array([[1.0, 0.0], [0.0, -1.0]])  # (D, A)
 V = np.array([2.0, 1.0])  # (A,)
-ENC = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (S, H)
+ENC = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (S, D)
 
 
 def attend(mask: np.ndarray, v: np.ndarray = V):
     """One additive attention step exactly as the lesson writes it, returning every intermediate."""
-    query = S_PREV @ W_Q  # (H,) @ (H, A) -> (A,)
-    keys = ENC @ W_K  # (S, H) @ (H, A) -> (S, A)
+    query = S_PREV @ W_Q  # (D,) @ (D, A) -> (A,)
+    keys = ENC @ W_K  # (S, D) @ (D, A) -> (S, A)
     hidden = np.tanh(query[None, :] + keys)  # (S, A)
     scores = hidden @ v  # (S, A) @ (A,) -> (S,)
     exp = np.where(mask, np.exp(np.where(mask, scores, 0.0)), 0.0)
     alpha = exp / exp.sum()
-    return query, keys, hidden, scores, exp, alpha, alpha @ ENC  # (S,) @ (S, H) -> (H,)
+    return query, keys, hidden, scores, exp, alpha, alpha @ ENC  # (S,) @ (S, D) -> (D,)
 
 
 def test_unit02_inputs_are_the_ones_printed():
@@ -270,12 +270,12 @@ def test_unit02_worked_step_is_the_codes_attention_layer():
     from seq2bert.torch.seq2seq import AdditiveAttention
 
     layer = AdditiveAttention(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, embed=2, hidden=2))
-    with torch.no_grad():  # nn.Linear stores (out, in): the transpose of the lesson's (H, A)
+    with torch.no_grad():  # nn.Linear stores (out, in): the transpose of the lesson's (D, A)
         layer.w_q.weight.copy_(torch.tensor(W_Q.T))
         layer.w_k.weight.copy_(torch.tensor(W_K.T))
         layer.v.weight.copy_(torch.tensor(V[None]))
-    values = torch.tensor(ENC, dtype=torch.float32)[None]  # (1, S, H)
-    query = torch.tensor(S_PREV, dtype=torch.float32)[None]  # (1, H)
+    values = torch.tensor(ENC, dtype=torch.float32)[None]  # (1, S, D)
+    query = torch.tensor(S_PREV, dtype=torch.float32)[None]  # (1, D)
     for mask in ([True, True, True], [True, True, False]):
         context, weights = layer(query, layer.project_keys(values), values, torch.tensor([mask]))
         *_, alpha, expected = attend(np.array(mask))
@@ -326,7 +326,7 @@ def test_unit02_parameter_counts():
     assert plain == table_rows(lesson_text("01"))["total"]
     extra = count(model) - plain
     assert extra == parts["attention"] + hidden * vocab
-    assert f"Against unit 01's {plain} that is {extra} more: the attention's {parts['attention']} plus H·V = {hidden * vocab}" in flat(text)
+    assert f"Against unit 01's {plain} that is {extra} more: the attention's {parts['attention']} plus D·V = {hidden * vocab}" in flat(text)
 
 
 def test_unit02_quiz_parameter_questions_match_the_code():
