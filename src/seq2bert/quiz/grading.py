@@ -59,7 +59,8 @@ def collect_response_paths(inputs: list[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            # Symlinks and other odd entries are listed too, so that each gets its own error row.
+            found = sorted(p for p in path.glob("*.json") if p.is_symlink() or not p.is_dir())
             if not found:
                 raise CourseError(f"{path}: no response files (*.json) in this folder")
             paths.extend(found)
@@ -101,6 +102,16 @@ def grade_one(path: Path, quiz_for, expected_unit: str | None) -> FileGrade:
                      max_score=quiz.max_score, points=points)
 
 
+def _grade_or_report(path: Path, quiz_for, expected_unit: str | None) -> FileGrade:
+    """grade_one, but a bug met on one file becomes that file's error, not the end of the batch."""
+    try:
+        return grade_one(path, quiz_for, expected_unit)
+    except Exception as error:  # noqa: BLE001 - every other file still deserves its grade
+        detail = " ".join(str(error).split())[:120]
+        return FileGrade(file=str(path), error=f"internal error while grading this file "
+                                               f"({type(error).__name__}: {detail}); please report it")
+
+
 def grade_files(paths: list[Path], quiz: str | None = None, key: str | Path | None = None) -> GradeBatch:
     """Grade every file; `quiz` restricts the batch to one unit, `key` replaces its answers."""
     expected = get_unit(quiz).number if quiz is not None else None
@@ -125,12 +136,14 @@ def grade_files(paths: list[Path], quiz: str | None = None, key: str | Path | No
                 raise
         return loaded[unit]
 
-    grades = tuple(grade_one(Path(path), quiz_for, expected) for path in paths)
+    grades = tuple(_grade_or_report(Path(path), quiz_for, expected) for path in paths)
     return GradeBatch(grades=grades, quizzes=dict(sorted(loaded.items())))
 
 
 def _cell(text: str) -> str:
     """Text safe to open in a spreadsheet (no formula injection from student-written fields)."""
+    # Undecodable bytes in a file name arrive as lone surrogates, which UTF-8 cannot encode.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
