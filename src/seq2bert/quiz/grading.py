@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,8 +72,9 @@ def collect_response_paths(inputs: list[str | Path]) -> list[Path]:
     unique: list[Path] = []
     seen = set()
     for path in paths:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
+        real = os.path.realpath(path)  # unlike Path.resolve(), no error for a symlink loop
+        if real not in seen:
+            seen.add(real)
             unique.append(path)
     return unique
 
@@ -185,9 +187,11 @@ def write_grades_csv(batch: GradeBatch, path: str | Path, protected: list[Path] 
         raise CourseError(f"--csv {path}: cannot write it ({error.strerror})")
 
 
-def _printable(text: str, width: int) -> str:
+def _printable(text: str, width: int, keep_end: bool = False) -> str:
     clean = "".join(char if char.isprintable() else "?" for char in text)
-    return clean if len(clean) <= width else clean[: width - 1] + "…"
+    if len(clean) <= width:
+        return clean
+    return "…" + clean[1 - width:] if keep_end else clean[: width - 1] + "…"
 
 
 def summary_table(batch: GradeBatch) -> str:
@@ -195,7 +199,7 @@ def summary_table(batch: GradeBatch) -> str:
     rows = [("file", "student", "quiz", "score", "error")]
     for grade in batch.grades:
         score = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.graded else "-"
-        rows.append((_printable(grade.file, 40), _printable(grade.student, 24) or "-", grade.quiz or "-",
+        rows.append((_printable(grade.file, 40, keep_end=True), _printable(grade.student, 24) or "-", grade.quiz or "-",
                      score, _printable(grade.error, 100)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]

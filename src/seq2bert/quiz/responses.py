@@ -108,7 +108,7 @@ def _open_untrusted(path: Path) -> int:
         target = Path(os.path.realpath(path))
         folder = Path(os.path.realpath(path.parent))
         if not target.is_relative_to(folder):
-            raise ResponseError(f"is a symbolic link to {target}, outside the folder {folder}; not followed")
+            raise ResponseError(f"symbolic link out of its folder, not followed (it points to {target})")
         path = target
     try:
         descriptor = os.open(path, os.O_RDONLY | _NO_FOLLOW | _NON_BLOCKING)
