@@ -6,7 +6,8 @@ import json
 import pytest
 
 from seq2bert.quiz import grade_files, load_quiz, show_quiz
-from seq2bert.quiz.widget import FEEDBACK_ENV, QuizForm, text_to_html
+from seq2bert.quiz.scoring import FEEDBACK_ENV
+from seq2bert.quiz.widget import QuizForm, text_to_html
 from seq2bert.units import CourseError
 
 

@@ -8,15 +8,29 @@ cancels a right one and ticking everything earns nothing unless everything is ri
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from seq2bert.quiz.model import Question, finite_number, is_json_number, normalise_text
+from seq2bert.units import CourseError
 
 MAX_SHORT_CHARS = 1000
 # Absorbs float round-off (0.1 + 0.2) when a tolerance is 0.
 _RELATIVE_SLACK = 1e-9
+# When learners see feedback (notebook and terminal); an instructor sets it once for a workshop.
+FEEDBACK_ENV = "SEQ2BERT_QUIZ_FEEDBACK"
+FEEDBACK_MODES = ("immediate", "after_submit")  # after each answer | after submitting the quiz
+
+
+def feedback_mode(mode: str | None = None) -> str:
+    """`mode`, or else the SEQ2BERT_QUIZ_FEEDBACK environment variable, or else "immediate"."""
+    chosen = mode if mode is not None else os.environ.get(FEEDBACK_ENV, "").strip() or "immediate"
+    if chosen not in FEEDBACK_MODES:
+        source = "feedback=" if mode is not None else f"{FEEDBACK_ENV}="
+        raise CourseError(f"{source}{chosen!r} is not a quiz feedback mode; use one of: {', '.join(FEEDBACK_MODES)}")
+    return chosen
 
 
 class AnswerParseError(ValueError):

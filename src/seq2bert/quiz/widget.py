@@ -13,7 +13,6 @@ directly, and the form builds without error when a notebook runs headless under 
 from __future__ import annotations
 
 import html
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from seq2bert.quiz.scoring import (
     AnswerParseError,
     Feedback,
     describe_answer,
+    feedback_mode,
     give_feedback,
     parse_typed_answer,
     score_answer,
@@ -33,17 +33,6 @@ from seq2bert.quiz.scoring import (
 from seq2bert.units import CourseError
 
 _GOOD, _PARTIAL, _BAD, _HINT = "#1a7f37", "#9a6700", "#cf222e", "#57606a"
-FEEDBACK_ENV = "SEQ2BERT_QUIZ_FEEDBACK"
-FEEDBACK_MODES = ("immediate", "after_submit")
-
-
-def feedback_mode(mode: str | None = None) -> str:
-    """`mode`, or else the SEQ2BERT_QUIZ_FEEDBACK environment variable, or else "immediate"."""
-    chosen = mode if mode is not None else os.environ.get(FEEDBACK_ENV, "").strip() or "immediate"
-    if chosen not in FEEDBACK_MODES:
-        source = "feedback=" if mode is not None else f"{FEEDBACK_ENV}="
-        raise CourseError(f"{source}{chosen!r} is not a quiz feedback mode; use one of: {', '.join(FEEDBACK_MODES)}")
-    return chosen
 
 
 def text_to_html(text: str) -> str:
