@@ -95,7 +95,8 @@ def test_huge_floats(tmp_path):
 @pytest.mark.parametrize("where", ["whole file", "answer"])
 def test_nesting_depth_10_to_the_5(tmp_path, where):
     deep = "[" * 100_000 + "]" * 100_000
-    path = write(tmp_path, "deep.json", deep if where == "whole file" else raw_response('{"masking_rules": ' + deep + "}"))
+    content = deep if where == "whole file" else raw_response('{"masking_rules": ' + deep + "}")
+    path = write(tmp_path, "deep.json", content)
     assert_refused(path, "malformed JSON (nested too deeply)")
 
 
