@@ -150,9 +150,10 @@ def test_after_submit_mode_from_the_environment_gives_feedback_only_after_submit
     assert "Not quite. The answer is: a)" in form.feedback["step_shapes"].value
     assert "Correct." in form.feedback["attention_params"].value
     assert "Not answered. The answer is:" in form.feedback["masking_rules"].value
-    before = path.read_bytes()
+    before, shown = path.read_bytes(), form.feedback["step_shapes"].value
     fill_in(form, {"step_shapes": "a"})
     assert form.save() is None and path.read_bytes() == before
+    assert form.check("step_shapes").earned == 0 and form.feedback["step_shapes"].value == shown
     # Re-running the cell gives a fresh form, but a second submission under the same name is refused.
     again = QuizForm(quiz, save_dir=tmp_path, name="ada")
     fill_in(again, {"step_shapes": "a"})

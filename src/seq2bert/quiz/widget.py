@@ -142,11 +142,12 @@ class QuizForm:
     def check(self, question_id: str) -> Feedback | None:
         """Show feedback and the explanation for one question and lock its answer (the Check button's callback)."""
         question = self.quiz.question(question_id)
+        if question_id in self.locked:  # feedback is already shown; the answer stays as it was
+            value = self.locked[question_id]
+            return give_feedback(question, value) if value is not None else None
         if self.mode != "immediate":
             self.feedback[question_id].value = _coloured("Feedback comes after you submit.", _HINT)
             return None
-        if question_id in self.locked:  # feedback is already shown; the answer stays as it was
-            return give_feedback(question, self.locked[question_id]) if self.locked[question_id] is not None else None
         try:
             value = self.read_answer(question_id)
         except AnswerParseError as hint:
