@@ -108,7 +108,7 @@ def _grade_or_report(path: Path, quiz_for, expected_unit: str | None) -> FileGra
     """grade_one, but a bug met on one file becomes that file's error, not the end of the batch."""
     try:
         return grade_one(path, quiz_for, expected_unit)
-    except Exception as error:  # noqa: BLE001 - every other file still deserves its grade
+    except Exception as error:  # every other file still deserves its grade
         detail = " ".join(str(error).split())[:120]
         return FileGrade(file=str(path), error=f"internal error while grading this file "
                                                f"({type(error).__name__}: {detail}); please report it")
@@ -199,8 +199,8 @@ def summary_table(batch: GradeBatch) -> str:
     rows = [("file", "student", "quiz", "score", "error")]
     for grade in batch.grades:
         score = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.graded else "-"
-        rows.append((_printable(grade.file, 40, keep_end=True), _printable(grade.student, 24) or "-", grade.quiz or "-",
-                     score, _printable(grade.error, 100)))
+        rows.append((_printable(grade.file, 40, keep_end=True), _printable(grade.student, 24) or "-",
+                     grade.quiz or "-", score, _printable(grade.error, 100)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
     return "\n".join(line.rstrip() for line in lines)
