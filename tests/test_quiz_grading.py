@@ -60,7 +60,7 @@ EXPECTED_ERRORS = {
     "06_oversized.json": f"file is larger than {MAX_RESPONSE_BYTES} bytes",
     "07_wrong_quiz.json": "wrong quiz: this file answers quiz 01, but quiz 02 is being graded",
     "08_unknown_ids.json": "unknown question id(s) for quiz 02: 'made_up'",
-    "09_wrong_types.json": "question 'attention_params': expected a finite number, got str",
+    "09_wrong_types.json": "question 'attention_params': expected a number, got text",
     "10_not_object.json": "expected a JSON object",
     "11_nan.json": "NaN is not allowed",
     "12_missing_fields.json": "missing field(s): student, submitted",

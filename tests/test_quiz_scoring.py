@@ -114,9 +114,9 @@ def test_unparseable_typed_answers_give_hints(question_id, text, hint):
     ("ticks", "a", "expected a list of choice ids"),
     ("ticks", ["a", "a"], "more than once"),
     ("ticks", ["a", "x"], "'x' is not a choice"),
-    ("count", "0.6871", "expected a finite number, got str"),
-    ("count", True, "expected a finite number, got bool"),
-    ("width", ["E + H"], "expected text, got list"),
+    ("count", "0.6871", "expected a number, got text"),
+    ("count", True, "expected a number, got true"),
+    ("width", ["E + H"], "expected text, got a list"),
 ])
 def test_wrong_answer_types_in_responses_are_named(question_id, value, problem):
     assert problem in check_answer_value(QUIZ.question(question_id), value)

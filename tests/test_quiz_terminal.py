@@ -8,8 +8,15 @@ import pytest
 
 from seq2bert.cli import main
 from seq2bert.quiz import grade_files, load_quiz, take_quiz
+from seq2bert.quiz.scoring import FEEDBACK_ENV
 
 QUIZ = load_quiz("01")
+
+
+@pytest.fixture(autouse=True)
+def default_feedback(monkeypatch):
+    """Tests choose the feedback mode themselves, whatever the environment says."""
+    monkeypatch.delenv(FEEDBACK_ENV, raising=False)
 
 
 def scripted(replies):
@@ -134,3 +141,24 @@ def test_cli_take_with_an_uncreatable_out_folder_fails_before_the_questions(tmp_
     captured = capsys.readouterr()
     assert str(blocker / "answers") in captured.err and "Question 1/" not in captured.out
     assert blocker.read_text() == "x"
+
+
+def test_after_submit_mode_explains_after_saving_and_refuses_a_second_submission(tmp_path, monkeypatch):
+    monkeypatch.setenv(FEEDBACK_ENV, "after_submit")
+    first = QUIZ.questions[0]
+    replies = ["skip" if q is first else right_reply(q) for q in QUIZ.questions]
+    lines = []
+    path = take_quiz(QUIZ, name="Ada", out_dir=tmp_path, ask=scripted(replies), say=lines.append)
+    saved_at = next(i for i, line in enumerate(lines) if line.startswith("Saved your answers to"))
+    before, after = "\n".join(lines[:saved_at]), "\n".join(lines[saved_at:])
+    assert "Correct." not in before and "Why:" not in before and "Skipped" not in before
+    assert after.count("Correct.") == len(QUIZ.questions) - 1 and after.count("Why:") == len(QUIZ.questions)
+    assert "Question 1:\n  Skipped (0 points)." in after
+    assert lines[-1] == f"Score: {QUIZ.max_score - first.points:g} / {QUIZ.max_score:g}"
+    assert grade_files([path]).grades[0].score == QUIZ.max_score - first.points
+    saved = path.read_bytes()
+    again = scripted([right_reply(q) for q in QUIZ.questions])
+    lines = []
+    assert take_quiz(QUIZ, name="ada", out_dir=tmp_path, ask=again, say=lines.append) is None
+    assert lines[-1] == f"You already submitted this quiz ({path}); a submission is final."
+    assert again.prompts == [] and path.read_bytes() == saved

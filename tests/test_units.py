@@ -189,3 +189,8 @@ def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
         with pytest.raises(CourseError, match="SEQ2BERT_EXTRA_UNITS: cannot import 'no_such_catalogue_module' "
                                               r"\(ModuleNotFoundError"):
             list(catalogue)
+
+
+def test_unicode_digits_are_not_a_unit_number():
+    with pytest.raises(CourseError, match="there is no unit '²'"):
+        get_unit("²")

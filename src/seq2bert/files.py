@@ -33,4 +33,6 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def spreadsheet_safe(text: str) -> str:
     """Text safe to open in a spreadsheet (no formula injection from student-written fields)."""
+    # Undecodable bytes in a file name arrive as lone surrogates, which UTF-8 cannot encode.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return "'" + text if text.startswith(_FORMULA_STARTS) else text

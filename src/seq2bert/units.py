@@ -178,7 +178,7 @@ def get_unit(ref: str | int) -> Unit:
     """Find a unit by number ("2", "02", 2) or stem ("02_bahdanau_attention")."""
     text = str(ref).strip()
     for unit in UNITS:
-        if text in {unit.number, unit.stem, unit.topic} or (text.isdigit() and int(text) == int(unit.number)):
+        if text in {unit.number, unit.stem, unit.topic} or (text.isascii() and text.isdigit() and int(text) == int(unit.number)):
             return unit
     known = ", ".join(f"{u.number} ({u.title})" for u in UNITS)
     raise CourseError(f"there is no unit {text!r}; the units are: {known}")

@@ -21,8 +21,8 @@ __all__ = [
 ]
 
 
-def show_quiz(unit: str | int, save_dir: str | Path | None = None, name: str = "") -> None:
-    """Display the quiz of `unit` as an ipywidgets form (see seq2bert.quiz.widget.QuizForm)."""
+def show_quiz(unit: str | int, save_dir: str | Path | None = None, name: str = "", feedback: str | None = None) -> None:
+    """Display the quiz of `unit` as an ipywidgets form (feedback modes: seq2bert.quiz.widget)."""
     from seq2bert.quiz.widget import show_quiz as show
 
-    show(unit, save_dir=save_dir, name=name)
+    show(unit, save_dir=save_dir, name=name, feedback=feedback)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def collect_response_paths(inputs: list[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.glob("*.json") if p.is_file())
+            # Symlinks and other odd entries are listed too, so that each gets its own error row.
+            found = sorted(p for p in path.glob("*.json") if p.is_symlink() or not p.is_dir())
             if not found:
                 raise CourseError(f"{path}: no response files (*.json) in this folder")
             paths.extend(found)
@@ -68,8 +70,9 @@ def collect_response_paths(inputs: list[str | Path]) -> list[Path]:
     unique: list[Path] = []
     seen = set()
     for path in paths:
-        if path.resolve() not in seen:
-            seen.add(path.resolve())
+        real = os.path.realpath(path)  # unlike Path.resolve(), no error for a symlink loop
+        if real not in seen:
+            seen.add(real)
             unique.append(path)
     return unique
 
@@ -99,6 +102,16 @@ def grade_one(path: Path, quiz_for, expected_unit: str | None) -> FileGrade:
                      max_score=quiz.max_score, points=points)
 
 
+def _grade_or_report(path: Path, quiz_for, expected_unit: str | None) -> FileGrade:
+    """grade_one, but a bug met on one file becomes that file's error, not the end of the batch."""
+    try:
+        return grade_one(path, quiz_for, expected_unit)
+    except Exception as error:  # every other file still deserves its grade
+        detail = " ".join(str(error).split())[:120]
+        return FileGrade(file=str(path), error=f"internal error while grading this file "
+                                               f"({type(error).__name__}: {detail}); please report it")
+
+
 def grade_files(paths: list[Path], quiz: str | None = None, key: str | Path | None = None) -> GradeBatch:
     """Grade every file; `quiz` restricts the batch to one unit, `key` replaces its answers."""
     expected = get_unit(quiz).number if quiz is not None else None
@@ -123,7 +136,7 @@ def grade_files(paths: list[Path], quiz: str | None = None, key: str | Path | No
                 raise
         return loaded[unit]
 
-    grades = tuple(grade_one(Path(path), quiz_for, expected) for path in paths)
+    grades = tuple(_grade_or_report(Path(path), quiz_for, expected) for path in paths)
     return GradeBatch(grades=grades, quizzes=dict(sorted(loaded.items())))
 
 
@@ -165,9 +178,11 @@ def write_grades_csv(batch: GradeBatch, path: str | Path, protected: list[Path] 
         raise CourseError(f"--csv {path}: cannot write it ({error.strerror})")
 
 
-def _printable(text: str, width: int) -> str:
+def _printable(text: str, width: int, keep_end: bool = False) -> str:
     clean = "".join(char if char.isprintable() else "?" for char in text)
-    return clean if len(clean) <= width else clean[: width - 1] + "…"
+    if len(clean) <= width:
+        return clean
+    return "…" + clean[1 - width:] if keep_end else clean[: width - 1] + "…"
 
 
 def summary_table(batch: GradeBatch) -> str:
@@ -175,8 +190,8 @@ def summary_table(batch: GradeBatch) -> str:
     rows = [("file", "student", "quiz", "score", "error")]
     for grade in batch.grades:
         score = f"{_number(grade.score)}/{_number(grade.max_score)}" if grade.graded else "-"
-        rows.append((_printable(grade.file, 40), _printable(grade.student, 24) or "-", grade.quiz or "-",
-                     score, _printable(grade.error, 100)))
+        rows.append((_printable(grade.file, 40, keep_end=True), _printable(grade.student, 24) or "-",
+                     grade.quiz or "-", score, _printable(grade.error, 100)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
     return "\n".join(line.rstrip() for line in lines)

@@ -164,8 +164,37 @@ def read_yaml_file(path: Path, what: str) -> Any:
         raise CourseError(f"{path}: not valid YAML{where}: {problem}") from None
 
 
+def is_json_number(value: Any) -> bool:
+    """True for ints and floats (JSON and YAML numbers), False for booleans and everything else."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite_number(value: Any) -> float | None:
+    """`value` as a finite float; None for non-numbers, NaN, ±inf and integers beyond float range.
+
+    The one place where numbers read from untrusted files become floats: `float()` of an integer
+    with more than 308 digits raises OverflowError, and math.isfinite() of one does too.
+    """
+    if not is_json_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return finite_number(value) is not None
+
+
+def short_repr(value: Any, limit: int = 40) -> str:
+    """repr() cut to `limit` characters, safe for huge integers and deep nesting."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # int beyond sys.get_int_max_str_digits(); nesting
+        text = f"<{type(value).__name__} too large to show>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _as_id(value: Any) -> str | None:
@@ -228,7 +257,7 @@ def parse_answer_ids(raw: Any, question_type: str, choices: tuple[Choice, ...], 
     for item in raw:
         choice_id = _as_id(item)
         if choice_id is None:
-            problems.add(f"{item!r} is not a choice id", qid, field)
+            problems.add(f"{short_repr(item)} is not a choice id", qid, field)
         elif known and choice_id not in known:
             problems.add(f"{choice_id!r} is not among the choices ({', '.join(known)})", qid, field)
         elif choice_id in ids:
@@ -266,10 +295,10 @@ def parse_accept(raw: Any, qid: str, problems: Problems, field: str = "accept") 
 def parse_numeric_field(raw: Any, qid: str, field: str, problems: Problems, minimum: float | None = None) -> float:
     """A finite number (ints and floats; booleans and strings are rejected)."""
     if not _is_number(raw):
-        problems.add(f"must be a finite number, not {raw!r}", qid, field)
+        problems.add(f"must be a finite number, not {short_repr(raw)}", qid, field)
         return 0.0
     if minimum is not None and raw < minimum:
-        problems.add(f"must be at least {minimum}, not {raw!r}", qid, field)
+        problems.add(f"must be at least {minimum}, not {short_repr(raw)}", qid, field)
     return float(raw)
 
 
@@ -280,13 +309,13 @@ def _parse_question(raw: Any, index: int, problems: Problems) -> Question | None
     qid = raw.get("id")
     if not isinstance(qid, str) or not ID_PATTERN.match(qid):
         problems.add(f"question {index + 1}: field 'id' must be lower_snake_case text "
-                     f"(a letter, then letters, digits or _; at most 48), not {qid!r}")
+                     f"(a letter, then letters, digits or _; at most 48), not {short_repr(qid)}")
         return None
     if qid in RESERVED_IDS:
         problems.add(f"id is reserved for a grade-CSV column ({', '.join(RESERVED_IDS)})", qid, "id")
     question_type = raw.get("type")
     if question_type not in QUESTION_TYPES:
-        problems.add(f"must be one of {', '.join(QUESTION_TYPES)}, not {question_type!r}", qid, "type")
+        problems.add(f"must be one of {', '.join(QUESTION_TYPES)}, not {short_repr(question_type)}", qid, "type")
         return None
     allowed = _COMMON_FIELDS | _TYPE_FIELDS[question_type]
     for field in sorted(set(map(str, raw)) - allowed):

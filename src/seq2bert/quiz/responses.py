@@ -8,19 +8,22 @@ whose message is one line a grader can show next to the file name.
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from seq2bert.files import write_atomic
 from seq2bert.quiz.model import Quiz
-from seq2bert.quiz.scoring import check_answer_value
+from seq2bert.quiz.scoring import check_answer_value, json_kind
 from seq2bert.units import CourseError, get_unit
 
 MAX_RESPONSE_BYTES = 1_000_000
 MAX_STUDENT_CHARS = 100
 DEFAULT_RESPONSE_DIR = "quiz_responses"
+_UNIT_REFERENCE = re.compile(r"[A-Za-z0-9_]{1,60}")  # "02", "2", "02_bahdanau_attention"
 
 
 class ResponseError(ValueError):
@@ -40,7 +43,9 @@ def response_filename(unit: str, student: str) -> str:
 
 def check_student_name(student: Any) -> str:
     """A usable student name (stripped), or CourseError saying what is wrong."""
-    if not isinstance(student, str) or not student.strip():
+    if not isinstance(student, str):
+        raise CourseError(f"the student name must be text, not {json_kind(student)}")
+    if not student.strip():
         raise CourseError("the student name is empty")
     if len(student.strip()) > MAX_STUDENT_CHARS:
         raise CourseError(f"the student name is longer than {MAX_STUDENT_CHARS} characters")
@@ -70,28 +75,72 @@ def save_response(response: dict[str, Any], out_dir: str | Path | None = None) -
     return write_atomic(folder / response_filename(response["quiz"], response["student"]), text)
 
 
+# Below CPython's smallest allowed int-to-text digit limit (640), so int() never hits that limit.
+MAX_INTEGER_DIGITS = 600
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NON_BLOCKING = getattr(os, "O_NONBLOCK", 0)  # a FIFO must not hang the batch
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in a response")
+    raise ResponseError(f"malformed JSON ({name} is not allowed in a response)")
+
+
+def _bounded_int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INTEGER_DIGITS:
+        raise ResponseError(f"holds an integer with {digits} digits (at most {MAX_INTEGER_DIGITS} are read)")
+    return int(text)
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object; a repeated key is an error (json would silently keep the last value)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ResponseError(f"malformed JSON (key {key[:40]!r} appears twice in one object)")
+        result[key] = value
+    return result
+
+
+def _open_untrusted(path: Path) -> int:
+    """A read-only descriptor of a regular file; a symlink is followed only within its own folder."""
+    if path.is_symlink():
+        target = Path(os.path.realpath(path))
+        folder = Path(os.path.realpath(path.parent))
+        if not target.is_relative_to(folder):
+            raise ResponseError(f"symbolic link out of its folder, not followed (it points to {target})")
+        path = target
+    try:
+        descriptor = os.open(path, os.O_RDONLY | _NO_FOLLOW | _NON_BLOCKING)
+    except OSError as error:
+        raise ResponseError(f"cannot read the file ({error.strerror or error})") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise ResponseError("is not a regular file")
+    return descriptor
 
 
 def read_json_file(path: str | Path, max_bytes: int = MAX_RESPONSE_BYTES) -> Any:
-    """Parse a JSON file that nobody vouches for: size-capped, UTF-8, json only."""
-    path = Path(path)
+    """Parse a JSON file that nobody vouches for: size-capped, UTF-8, json only, no symlink out of its folder."""
+    descriptor = _open_untrusted(Path(path))
     try:
-        with path.open("rb") as stream:
+        with os.fdopen(descriptor, "rb") as stream:
             raw = stream.read(max_bytes + 1)
     except OSError as error:
         raise ResponseError(f"cannot read the file ({error.strerror or error})") from None
     if len(raw) > max_bytes:
         raise ResponseError(f"file is larger than {max_bytes} bytes; not read")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ResponseError("file is not UTF-8 text") from None
+        text = raw.decode("utf-8-sig")  # a byte-order mark, as some editors write, is fine
+    except UnicodeDecodeError as error:
+        raise ResponseError(f"file is not UTF-8 text (byte {error.start})") from None
     if not text.strip():
         raise ResponseError("file is empty")
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_int=_bounded_int,
+                          object_pairs_hook=_object_without_duplicates)
+    except ResponseError:
+        raise
     except json.JSONDecodeError as error:
         raise ResponseError(f"malformed JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
     except ValueError as error:
@@ -105,24 +154,28 @@ def read_response(path: str | Path) -> dict[str, Any]:
     data = read_json_file(path)
     if not isinstance(data, dict):
         raise ResponseError("expected a JSON object with quiz, student, answers, submitted; "
-                            f"got a {type(data).__name__}")
+                            f"got {json_kind(data)}")
     missing = [field for field in ("quiz", "student", "answers", "submitted") if field not in data]
     if missing:
         raise ResponseError(f"missing field(s): {', '.join(missing)}")
     if not isinstance(data["quiz"], str):
-        raise ResponseError("field 'quiz' must be text such as \"02\"")
+        raise ResponseError(f"field 'quiz' must be text such as \"02\", not {json_kind(data['quiz'])}")
+    unknown = ResponseError(f"unknown quiz {data['quiz'][:20]!r}")
+    if not _UNIT_REFERENCE.fullmatch(data["quiz"]):  # get_unit would read any Unicode digit ("²")
+        raise unknown
     try:
         data["quiz"] = get_unit(data["quiz"]).number
     except CourseError:
-        raise ResponseError(f"unknown quiz {data['quiz'][:20]!r}") from None
+        raise unknown from None
     try:
         data["student"] = check_student_name(data["student"])
     except CourseError as error:
         raise ResponseError(f"field 'student': {error}") from None
     if not isinstance(data["answers"], dict):
-        raise ResponseError("field 'answers' must be an object mapping question ids to answers")
+        raise ResponseError("field 'answers' must be an object mapping question ids to answers, "
+                            f"not {json_kind(data['answers'])}")
     if not isinstance(data["submitted"], str):
-        raise ResponseError("field 'submitted' must be an ISO timestamp string")
+        raise ResponseError(f"field 'submitted' must be an ISO timestamp string, not {json_kind(data['submitted'])}")
     try:
         datetime.fromisoformat(data["submitted"])
     except ValueError:

@@ -8,15 +8,29 @@ cancels a right one and ticking everything earns nothing unless everything is ri
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from seq2bert.quiz.model import Question, normalise_text
+from seq2bert.quiz.model import Question, finite_number, is_json_number, normalise_text
+from seq2bert.units import CourseError
 
 MAX_SHORT_CHARS = 1000
 # Absorbs float round-off (0.1 + 0.2) when a tolerance is 0.
 _RELATIVE_SLACK = 1e-9
+# When learners see feedback (notebook and terminal); an instructor sets it once for a workshop.
+FEEDBACK_ENV = "SEQ2BERT_QUIZ_FEEDBACK"
+FEEDBACK_MODES = ("immediate", "after_submit")  # after each answer | after submitting the quiz
+
+
+def feedback_mode(mode: str | None = None) -> str:
+    """`mode`, or else the SEQ2BERT_QUIZ_FEEDBACK environment variable, or else "immediate"."""
+    chosen = mode if mode is not None else os.environ.get(FEEDBACK_ENV, "").strip() or "immediate"
+    if chosen not in FEEDBACK_MODES:
+        source = "feedback=" if mode is not None else f"{FEEDBACK_ENV}="
+        raise CourseError(f"{source}{chosen!r} is not a quiz feedback mode; use one of: {', '.join(FEEDBACK_MODES)}")
+    return chosen
 
 
 class AnswerParseError(ValueError):
@@ -36,8 +50,28 @@ class Feedback:
         return self.earned >= self.points
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words ("text", "a list", ...), for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if is_json_number(value):
+        return "a number"
+    kinds = {str: "text", list: "a list", dict: "an object"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _numeric_problem(value: Any) -> str | None:
+    if not is_json_number(value):
+        return f"expected a number, got {json_kind(value)}"
+    if finite_number(value) is not None:
+        return None
+    if isinstance(value, int):
+        return "the integer is too large for a numeric answer (more than 308 digits)"
+    if value != value:
+        return "NaN is not a numeric answer"
+    return "the number is too large for a numeric answer (beyond ±1.8e308)"
 
 
 def check_answer_value(question: Question, value: Any) -> str | None:
@@ -46,23 +80,24 @@ def check_answer_value(question: Question, value: Any) -> str | None:
         return None  # unanswered
     if question.type == "single":
         if not isinstance(value, str):
-            return f"expected one choice id (text), got {type(value).__name__}"
+            return f"expected one choice id (text), got {json_kind(value)}"
         if value not in question.choice_ids:
             return f"{value[:40]!r} is not a choice ({', '.join(question.choice_ids)})"
     elif question.type == "multiple":
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            return "expected a list of choice ids (text)"
+        if not isinstance(value, list):
+            return f"expected a list of choice ids (text), got {json_kind(value)}"
         for item in value:
+            if not isinstance(item, str):
+                return f"expected a list of choice ids (text), got a list holding {json_kind(item)}"
             if item not in question.choice_ids:
                 return f"{item[:40]!r} is not a choice ({', '.join(question.choice_ids)})"
         if len(set(value)) != len(value):
             return "lists a choice more than once"
     elif question.type == "numeric":
-        if not _is_number(value):
-            return f"expected a finite number, got {type(value).__name__}"
+        return _numeric_problem(value)
     elif question.type == "short":
         if not isinstance(value, str):
-            return f"expected text, got {type(value).__name__}"
+            return f"expected text, got {json_kind(value)}"
         if len(value) > MAX_SHORT_CHARS:
             return f"answer is longer than {MAX_SHORT_CHARS} characters"
     return None
@@ -92,7 +127,7 @@ def answer_fraction(question: Question, value: Any) -> float:
         return max(0.0, (len(selected & correct) - len(selected - correct)) / len(correct))
     if question.type == "numeric":
         slack = question.tolerance + _RELATIVE_SLACK * max(1.0, abs(question.answer))
-        return 1.0 if abs(float(value) - question.answer) <= slack else 0.0
+        return 1.0 if abs(finite_number(value) - question.answer) <= slack else 0.0
     return 1.0 if _short_matches(question, value) else 0.0
 
 

@@ -1,7 +1,9 @@
 """Taking a quiz in the terminal: ask, check at once, explain, and save the response at the end.
 
 Input comes from a callable (default: the built-in `input`, looked up at call time so tests can
-monkeypatch it or feed stdin). If input ends early (EOF), nothing is saved.
+monkeypatch it or feed stdin). If input ends early (EOF), nothing is saved. In the after_submit
+feedback mode (SEQ2BERT_QUIZ_FEEDBACK) the verdicts and explanations come after the response is
+saved, and a learner who already submitted is not asked again.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from seq2bert.quiz.responses import (
     response_filename,
     save_response,
 )
-from seq2bert.quiz.scoring import AnswerParseError, give_feedback, parse_typed_answer
+from seq2bert.quiz.scoring import AnswerParseError, feedback_mode, give_feedback, parse_typed_answer
 from seq2bert.units import CourseError
 
 SKIP_WORD = "skip"
@@ -67,9 +69,24 @@ def _ask_name(ask: Callable[[str], str], say: Callable[[str], Any]) -> str:
             say(f"  ? {error}; please type your name")
 
 
+def _verdict(question: Question, value: Any) -> tuple[str, float]:
+    """What the learner is told about one answer (with the explanation), and the points earned."""
+    if value is None:
+        message, earned = "Skipped (0 points).", 0.0
+    else:
+        feedback = give_feedback(question, value)
+        message, earned = feedback.message, feedback.earned
+    return _wrap(message, "  ") + "\n" + _wrap("Why: " + question.explanation, "  ") + "\n", earned
+
+
 def take_quiz(quiz: Quiz, name: str | None = None, out_dir: str | Path | None = None,
-              ask: Callable[[str], str] | None = None, say: Callable[[str], Any] = print) -> Path | None:
-    """Run `quiz` interactively; returns the saved response file, or None if input ended early."""
+              ask: Callable[[str], str] | None = None, say: Callable[[str], Any] = print,
+              feedback: str | None = None) -> Path | None:
+    """Run `quiz` interactively; returns the saved response file, or None if input ended early.
+
+    `feedback`: "immediate" or "after_submit"; None reads SEQ2BERT_QUIZ_FEEDBACK (default immediate).
+    """
+    later = feedback_mode(feedback) == "after_submit"
     ask = ask or (lambda prompt: input(prompt))
     folder = Path(out_dir if out_dir is not None else DEFAULT_RESPONSE_DIR)
     if folder.exists() and not folder.is_dir():
@@ -82,30 +99,43 @@ def take_quiz(quiz: Quiz, name: str | None = None, out_dir: str | Path | None = 
     if name is not None:
         name = check_student_name(name)
     say(f"Quiz {quiz.unit}: {quiz.title}")
-    say(f"{len(quiz.questions)} questions, {quiz.max_score:g} points. After each answer you see whether it "
+    when = "After you submit the last answer" if later else "After each answer"
+    say(f"{len(quiz.questions)} questions, {quiz.max_score:g} points. {when} you see whether it "
         f"was right and why. Type '{SKIP_WORD}' to leave a question unanswered.\n")
     answers: dict[str, Any] = {}
+    verdicts: list[str] = []
     earned = 0.0
     try:
         name = name or _ask_name(ask, say)
+        earlier = folder / response_filename(quiz.unit, name)
+        if later and earlier.exists():
+            say(f"You already submitted this quiz ({earlier}); a submission is final.")
+            return None
         for number, question in enumerate(quiz.questions, start=1):
             say(format_question(question, number, len(quiz.questions)))
             value = _ask_answer(question, ask, say)
-            if value is None:
-                say("  Skipped (0 points).")
-            else:
+            if value is not None:
                 answers[question.id] = value
-                feedback = give_feedback(question, value)
-                earned += feedback.earned
-                say(_wrap(feedback.message, "  "))
-            say(_wrap("Why: " + question.explanation, "  ") + "\n")
+            verdict, points = _verdict(question, value)
+            earned += points
+            if later:
+                verdicts.append(f"Question {number}:\n{verdict}")
+                say("")
+            else:
+                say(verdict)
     except EOFError:
         say("\nInput ended before the quiz was finished; nothing was saved.")
         if created and not any(folder.iterdir()):
             folder.rmdir()  # leave no trace of an unfinished quiz
         return None
-    say(f"Score: {round(earned, 6):g} / {quiz.max_score:g}")
+    score = f"Score: {round(earned, 6):g} / {quiz.max_score:g}"
+    if not later:
+        say(score)
     existed = (folder / response_filename(quiz.unit, name)).exists()
     path = save_response(make_response(quiz, name, answers), folder)
     say(f"{'Replaced your earlier answers in' if existed else 'Saved your answers to'} {path}")
+    if later:
+        for verdict in verdicts:
+            say(verdict)
+        say(score)
     return path
