@@ -163,10 +163,25 @@ def test_seeded_argument_becomes_the_frameworks_generator(torch, tf):
 
     def spy(framework):
         def keep_mask(x, p, generator):
-            seen[framework] = type(generator).__name__
+            seen[framework] = generator
             raise NotImplementedError
         return keep_mask
 
     check("keep_mask", "pytorch", spy("pytorch"))
     check("keep_mask", "tensorflow", spy("tensorflow"))
-    assert seen == {"pytorch": "Generator", "tensorflow": "Generator"}
+    assert isinstance(seen["pytorch"], torch.Generator) and isinstance(seen["tensorflow"], tf.random.Generator)
+
+
+def test_random_function_that_ignores_the_seed_fails(torch):
+    def fixed_seed(x, p, generator):
+        local = torch.Generator().manual_seed(0)
+        return torch.rand(x.shape, generator=local) >= p
+
+    def stripes(x, p, generator):  # the right fraction of True, but no randomness at all
+        width = x.shape[-1]
+        kept = round((1 - p) * width)
+        return (torch.arange(width) < kept).expand(x.shape).clone()
+
+    for learner in (fixed_seed, stripes):
+        result = check("keep_mask", "pytorch", learner)
+        assert result.hint.startswith("your function gives the same result whatever the generator's seed"), result.hint

@@ -192,7 +192,7 @@ def test_unknown_mismatch_shows_the_first_failing_case(checks):
 
     result = evaluate("padding_mask", checks.framework, through_numpy(checks.framework, almost))
     assert result.status == "failed" and result.mistake == ""
-    assert result.hint.startswith("wrong values on case 1 of 6 (random lengths; inputs: lengths=[")
+    assert result.hint.startswith("wrong values on case 1 of 7 (random lengths; inputs: lengths=[")
     assert "max_len=6): at index (3, 0) expected True, got False" in result.hint
 
 
@@ -297,5 +297,68 @@ def test_the_course_reference_earns_no_credit(checks, shown, name, how):
     assert getattr(checks, name)(learner) is checks.framework.reference(name)
     (payload, text), = shown
     assert payload["status"] == "failed"
-    assert payload["hint"].startswith("this exercise asks for your own code, but your function uses "
-                                      f"`{OPS[checks.framework.name]}.{name}`")
+    if how == "itself":  # what a learner meets when re-running a check cell after a failed check
+        assert payload["hint"].startswith(f"`{name}` is the course's reference, which the notebook switched to")
+        assert f"re-run the cell that defines your `{name}`" in payload["hint"]
+    else:
+        assert payload["hint"].startswith("this exercise asks for your own code, but your function uses "
+                                          f"`{OPS[checks.framework.name]}.{name}`")
+
+
+def test_reference_of_the_other_framework_earns_no_credit():
+    """A PyTorch learner who hands in the TensorFlow reference (wrapped to take torch tensors)."""
+    import tensorflow as tf
+    import torch
+
+    from seq2bert.tf import ops as tf_ops
+
+    def padding_mask(lengths, max_len):
+        return torch.from_numpy(tf_ops.padding_mask(tf.constant(lengths.numpy()), max_len).numpy())
+
+    result = evaluate("padding_mask", "pytorch", padding_mask)
+    assert result.hint.startswith("this exercise asks for your own code, but your function uses `seq2bert.tf.ops.padding_mask`")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_reference_called_in_a_thread_or_with_the_watch_switched_off_earns_no_credit(framework):
+    import threading
+
+    fw = exercises(framework).framework
+    reference = fw.reference("padding_mask")
+
+    def in_a_thread(lengths, max_len):
+        box = []
+        worker = threading.Thread(target=lambda: box.append(reference(lengths, max_len)))
+        worker.start()
+        worker.join()
+        return box[0]
+
+    def switched_off(lengths, max_len):
+        sys.setprofile(None)
+        return reference(lengths, max_len)
+
+    assert "your function uses" in evaluate("padding_mask", fw, in_a_thread).hint
+    assert "switched off the check's watch" in evaluate("padding_mask", fw, switched_off).hint
+    assert sys.getprofile() is None
+
+
+def test_result_with_right_values_but_cut_off_gradient_fails(checks):
+    """The values match, and a gradient exists (0 * weights), but it is not the true one."""
+    fw = checks.framework
+    reference = own_copy(fw.reference("context_vector"))
+
+    def detached_weights(weights, values):
+        frozen = fw.to_tensor(fw.to_numpy(weights))
+        return reference(frozen, values) + 0 * (weights.sum() if fw.name == "pytorch" else fw.tf.reduce_sum(weights))
+
+    result = evaluate("context_vector", fw, detached_weights)
+    assert result.status == "failed"
+    assert result.hint.startswith("the result has the right values, but its gradient with respect to `weights` is wrong")
+
+
+def test_empty_sequence_gets_an_all_false_row(checks):
+    def at_least_one(lengths, max_len):
+        return lengths_mask(np.maximum(lengths, 1), max_len)
+
+    result = evaluate("padding_mask", checks.framework, through_numpy(checks.framework, at_least_one))
+    assert result.status == "failed" and "an empty sequence" in result.hint

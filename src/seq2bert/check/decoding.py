@@ -20,8 +20,8 @@ from seq2bert.check.spec import Case, Exercise, Mistake, Output
 # ---------------------------------------------------------------- greedy_decode
 
 
-def _decode_case(rng, label, vocab, ends, max_len, bos_id=1, eos_id=2, pad_id=0) -> Case:
-    decoder = FakeDecoder.build(rng, vocab, ends, bos_id, eos_id, pad_id, max_len)
+def _decode_case(rng, label, vocab, ends, max_len, bos_id=1, eos_id=2, pad_id=0, **options) -> Case:
+    decoder = FakeDecoder.build(rng, vocab, ends, bos_id, eos_id, pad_id, max_len, **options)
     return Case(label, {"step": decoder, "state": decoder.initial_state(), "batch_size": len(ends),
                         "bos_id": bos_id, "eos_id": eos_id, "pad_id": pad_id, "max_len": max_len})
 
@@ -34,6 +34,8 @@ def _decode_cases(rng: np.random.Generator) -> list[Case]:
         _decode_case(rng, "other special ids", 10, [4, 2], 6, bos_id=5, eos_id=3, pad_id=7),
         _decode_case(rng, "max_len 1", 7, [None, 1], 1),
         _decode_case(rng, "batch of 1 that never ends", 5, [None], 3),
+        # Close logits: sampling instead of taking the arg-max goes astray here.
+        _decode_case(rng, "close logits", 20, [None, None, None], 8, boost=1.0),
     ]
 
 
@@ -64,8 +66,11 @@ def _greedy(step, state, batch_size, bos_id, eos_id, pad_id, max_len, *, feed_ba
 
 
 def _trim_trailing_padding(tokens: np.ndarray, case: Case) -> np.ndarray:
-    """Drop trailing columns that are all pad_id: decoding on after every sequence ended is allowed."""
-    if tokens.ndim != 2:
+    """Drop trailing columns that are all pad_id: decoding on after every sequence ended is allowed.
+
+    More than max_len columns is never allowed, so such a result is left as it is (and fails).
+    """
+    if tokens.ndim != 2 or tokens.shape[1] > case.args["max_len"]:
         return tokens
     width = tokens.shape[1]
     while width > 0 and np.all(tokens[:, width - 1] == case.args["pad_id"]):

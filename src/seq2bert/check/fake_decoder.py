@@ -30,10 +30,11 @@ class FakeDecoder:
     ends: tuple  # per sequence, the step (1-based) that predicts EOS, or None
     bos_id: int
     max_len: int
+    boost: float = _PREDICTED_BOOST  # added to the predicted token's logit; small = close logits
 
     @classmethod
     def build(cls, rng: np.random.Generator, vocab: int, ends: list, bos_id: int, eos_id: int,
-              pad_id: int, max_len: int) -> "FakeDecoder":
+              pad_id: int, max_len: int, boost: float = _PREDICTED_BOOST) -> "FakeDecoder":
         """A decoder whose sequence b produces EOS at step ends[b] (None: never)."""
         ordinary = np.array([t for t in range(vocab) if t not in (bos_id, eos_id, pad_id)])
         batch = len(ends)
@@ -46,7 +47,7 @@ class FakeDecoder:
             if end is not None:
                 script[row, end - 1] = eos_id
         noise = rng.normal(0.0, 0.5, size=(batch, max_len, vocab)).astype(np.float32)
-        return cls(script, detour, noise, tuple(ends), bos_id, max_len)
+        return cls(script, detour, noise, tuple(ends), bos_id, max_len, boost)
 
     @property
     def batch_size(self) -> int:
@@ -81,7 +82,7 @@ class FakeDecoder:
         expected_prev = self.bos_id if counter == 0 else self.script[:, counter - 1]  # (B,)
         predicted = np.where(prev == expected_prev, self.script[:, counter], self.detour[:, counter])
         logits = self.noise[:, counter].copy()  # (B, V)
-        logits[np.arange(self.batch_size), predicted] += _PREDICTED_BOOST
+        logits[np.arange(self.batch_size), predicted] += self.boost
         return logits
 
     def step_function(self, to_tensor: Callable[[np.ndarray], Any],

@@ -5,6 +5,7 @@ imports torch and the other way round.
 """
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -36,8 +37,8 @@ class Framework:
         """A random generator of this framework, seeded with `seed`."""
         raise NotImplementedError
 
-    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
-        """Whether function(*args) can be differentiated with respect to args[index]."""
+    def gradient(self, function: Callable, args: list, index: int, weights: np.ndarray) -> np.ndarray | None:
+        """d sum(weights * function(*args)) / d args[index] as NumPy, or None when no gradient flows."""
         raise NotImplementedError
 
     def loose_numpy(self, value: Any) -> np.ndarray:
@@ -51,11 +52,20 @@ class Framework:
         return registry.resolve(registry.get(name).references[self.name])
 
     def forbidden(self, name: str) -> dict[str, Any]:
-        """The callables a learner's `name` must not use, by "module:function" label: the reference first."""
+        """The callables a learner's `name` must not use, by "module:function" label.
+
+        The course's reference in this framework, the library functions the exercise forbids, and
+        the other framework's reference when that framework is already loaded (a check never
+        imports the other framework). The checks' NumPy references are not watched: the known
+        mistakes are built from them, and tests replay those through learner functions.
+        """
         from seq2bert.check import registry
 
         exercise = registry.get(name)
-        paths = (exercise.references[self.name], *exercise.forbidden.get(self.name, ()))
+        paths = [exercise.references[self.name], *exercise.forbidden.get(self.name, ())]
+        for framework, path in exercise.references.items():
+            if framework != self.name and path.partition(":")[0] in sys.modules:
+                paths.append(path)
         return {path: registry.resolve(path) for path in paths}
 
     def wrong_type_hint(self, value: Any) -> str:
@@ -108,13 +118,13 @@ class TorchFramework(Framework):
     def generator(self, seed: int) -> Any:
         return self.torch.Generator().manual_seed(seed)
 
-    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
+    def gradient(self, function: Callable, args: list, index: int, weights: np.ndarray) -> np.ndarray | None:
         leaf = args[index].detach().clone().requires_grad_(True)
         output = function(*args[:index], leaf, *args[index + 1:])
-        if not self.is_tensor(output) or not output.requires_grad:
-            return False
-        (grad,) = self.torch.autograd.grad(output.sum(), leaf, allow_unused=True)
-        return grad is not None
+        if not self.is_tensor(output) or not output.requires_grad or tuple(output.shape) != weights.shape:
+            return None
+        (grad,) = self.torch.autograd.grad((output * self.to_tensor(weights)).sum(), leaf, allow_unused=True)
+        return None if grad is None else self.to_numpy(grad)
 
 
 class TensorFlowFramework(Framework):
@@ -146,13 +156,15 @@ class TensorFlowFramework(Framework):
     def generator(self, seed: int) -> Any:
         return self.tf.random.Generator.from_seed(seed)
 
-    def keeps_gradient(self, function: Callable, args: list, index: int) -> bool:
+    def gradient(self, function: Callable, args: list, index: int, weights: np.ndarray) -> np.ndarray | None:
         with self.tf.GradientTape() as tape:
             tape.watch(args[index])
             output = function(*args)
-        if not self.is_tensor(output):
-            return False
-        return tape.gradient(output, args[index]) is not None
+            if not self.is_tensor(output) or tuple(output.shape) != weights.shape:
+                return None
+            total = self.tf.reduce_sum(output * self.to_tensor(weights))
+        grad = tape.gradient(total, args[index])
+        return None if grad is None else self.to_numpy(self.tf.convert_to_tensor(grad))
 
 
 _FRAMEWORKS = {"pytorch": TorchFramework, "tensorflow": TensorFlowFramework}

@@ -1,9 +1,9 @@
 """Exercises on masks: padding_mask (unit 01) and masked_softmax (unit 02).
 
 Convention, everywhere in the course: a mask is True where a position may be attended to (a
-real token) and False at padding. Two rulings: padding_mask must return booleans (0/1 integers
-are rejected with a hint, because masked_fill and tf.where need bool masks); masked_softmax uses
-the finite MASK_VALUE, so a row with no real position gets uniform weights, not NaN.
+real token) and False at padding. Ruling: padding_mask must return booleans (0/1 integers are
+rejected with a hint, because masked_fill and tf.where need bool masks). masked_softmax's cases
+always have at least one real position per row (what a row with none gets is unit 03's topic).
 Shape legend: B batch, S source length.
 """
 from __future__ import annotations
@@ -33,6 +33,7 @@ def _padding_mask_cases(rng: np.random.Generator) -> list[Case]:
         case("one real token per sequence", [1, 1, 1], 5),
         case("batch of 1", [4], 4),
         case("length-1 sequences", [1, 1], 1),
+        case("an empty sequence", [0, 3, 5], 5),
         case("as many sequences as positions", [2, 4, 1, 3], 4),
     ]
 

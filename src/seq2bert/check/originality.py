@@ -5,16 +5,20 @@ library function that solves the exercise outright) must earn no credit. While t
 function runs, a profile hook watches every Python call (by code object, so an alias or a
 `functools.partial` of the reference is caught too) and every call into C (by the function
 object, e.g. a fused attention kernel). Re-typing the reference's code is the learner's own
-code and is not flagged.
+code and is not flagged. The hook also follows threads the function starts, and a function
+that switches the hook off is flagged as well (label SWITCHED_OFF).
 """
 from __future__ import annotations
 
 import functools
 import inspect
 import sys
+import threading
 import types
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Mapping
+
+SWITCHED_OFF = "sys.setprofile"  # the label when the learner's function removed the watch
 
 
 def _unwrapped(function: Any) -> Any:
@@ -59,13 +63,18 @@ class Watch:
 
     @contextmanager
     def running(self) -> Iterator["Watch"]:
-        """Watch the calls made inside the with-block (this thread)."""
-        previous = sys.getprofile()
-        sys.setprofile(self._profile)
+        """Watch the calls made inside the with-block, in this thread and in threads it starts."""
+        hook = self._profile  # one bound-method object, to recognise it afterwards
+        previous, previous_threads = sys.getprofile(), threading.getprofile()
+        sys.setprofile(hook)
+        threading.setprofile(hook)
         try:
             yield self
         finally:
+            if sys.getprofile() != hook or threading.getprofile() != hook:
+                self.found = self.found or SWITCHED_OFF
             sys.setprofile(previous)
+            threading.setprofile(previous_threads)
 
 
 def call_watched(watch: Watch, function: Callable, args: list) -> Any:

@@ -18,7 +18,7 @@ from seq2bert import report
 from seq2bert.check import nbgrader_mode, registry
 from seq2bert.check.fake_decoder import StepMisuse
 from seq2bert.check.frameworks import Framework, load_framework
-from seq2bert.check.originality import Watch, call_watched
+from seq2bert.check.originality import SWITCHED_OFF, Watch, call_watched
 from seq2bert.check.spec import Case, Exercise, Seeded, describe_array
 from seq2bert.units import get_framework
 
@@ -70,6 +70,7 @@ class _Outcome:
     got: tuple = ()  # the learner's normalised result, one array per output (mismatch)
     expected: tuple = ()  # the reference's normalised result (mismatch)
     part: int = 0  # which output differs first (mismatch)
+    varies: bool = False  # a random function's result changed with the seed (judged cases)
 
 
 def evaluate(name: str, framework: str | Framework, function: Any) -> CheckResult:
@@ -83,6 +84,9 @@ def evaluate(name: str, framework: str | Framework, function: Any) -> CheckResul
 
     if not callable(function):
         return result("failed", f"pass the function itself, check.{name}({name}), not {type(function).__name__}")
+    if function is fw.reference(name):
+        return result("failed", f"`{name}` is the course's reference, which the notebook switched to after a check "
+                                f"that did not pass: re-run the cell that defines your `{name}`, then this check")
     try:
         watch = Watch(fw.forbidden(name))
         outcomes = [_run_case(exercise, fw, function, case, index, watch) for index, case in enumerate(cases, 1)]
@@ -118,6 +122,9 @@ def _expected(exercise: Exercise, case: Case, function=None) -> tuple:
 
 
 def _uses_reference_hint(fw: Framework, label: str) -> str:
+    if label == SWITCHED_OFF:
+        return ("your function switched off the check's watch (sys.setprofile), so the check cannot tell "
+                f"whose code it runs: write the computation with {fw.title} operations and leave the profiler alone")
     return (f"this exercise asks for your own code, but your function uses `{label.replace(':', '.')}`, "
             f"which already solves it: write the computation yourself with {fw.title} operations")
 
@@ -208,12 +215,25 @@ def _judge_case(exercise: Exercise, fw: Framework, function: Callable, case: Cas
         again, problem = _learner_parts(exercise, fw, again, index)
         if problem is not None:
             return problem
-        if not all(np.array_equal(a, b, equal_nan=True) for a, b in zip(got, _normalised(exercise, again, case))):
+        if not _equal(got, _normalised(exercise, again, case)):
             return _Outcome("not_reproducible", index,
                             "called twice with generators of the same seed, your function gave different results: "
                             "draw every random number from the generator argument (pass generator= / use its "
                             f"methods), not from the global random state (case {index}: {case.label})")
+        reseeded = Case(case.label, {name: Seeded(argument.seed + 1000) if isinstance(argument, Seeded) else argument
+                                     for name, argument in case.arguments.items()})
+        _, other, problem = _call(exercise, fw, function, reseeded, index, watch)
+        if problem is not None:
+            return problem
+        other, problem = _learner_parts(exercise, fw, other, index)
+        if problem is not None:
+            return problem
+        return _Outcome("ok", index, varies=not _equal(got, _normalised(exercise, other, reseeded)))
     return _Outcome("ok", index)
+
+
+def _equal(a: tuple, b: tuple) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
 
 
 def _first_difference(exercise: Exercise, got: tuple, expected: tuple) -> int | None:
@@ -230,11 +250,9 @@ def _diagnose(exercise: Exercise, fw: Framework, function: Callable, cases: list
         for outcome in outcomes:
             if outcome.kind == kind:
                 return outcome.hint, ""
-    for outcome in outcomes:
-        if outcome.kind == "mismatch":
-            hint, mistake = _matching_mistake(exercise, cases[outcome.index - 1], outcome)
-            if hint:
-                return hint, mistake
+    hint, mistake = _known_mistake(exercise, cases, outcomes)
+    if hint:
+        return hint, mistake
     for kind in ("misuse", "judged", "not_reproducible"):
         for outcome in outcomes:
             if outcome.kind == kind:
@@ -244,27 +262,43 @@ def _diagnose(exercise: Exercise, fw: Framework, function: Callable, cases: list
             return outcome.hint, ""
         if outcome.kind == "mismatch":
             return _generic_hint(exercise, cases[outcome.index - 1], outcome, len(cases)), ""
+    seeded = any(isinstance(a, Seeded) for case in cases for a in case.arguments.values())
+    if exercise.judge is not None and seeded and not any(outcome.varies for outcome in outcomes):
+        return ("your function gives the same result whatever the generator's seed: draw the random numbers "
+                "from the generator argument instead of fixing a seed or a pattern yourself"), ""
     if exercise.grad_arg:
         return _gradient_hint(exercise, fw, function, cases[0]), ""
     return None, ""
 
 
-def _matching_mistake(exercise: Exercise, case: Case, outcome: _Outcome) -> tuple[str | None, str]:
-    """(hint, name) of the first known mistake whose result on `case` equals the learner's."""
+def _known_mistake(exercise: Exercise, cases: list[Case], outcomes: list[_Outcome]) -> tuple[str | None, str]:
+    """(hint, name) of the first known mistake that explains the learner's result on every wrong case.
+
+    A mistake explains a case when its result equals the learner's; it must differ from the
+    reference on at least one of them (a case where it happens to agree with the reference,
+    such as a length-1 sequence, tells nothing). A mistake that cannot run on a case is not
+    held against it.
+    """
+    mismatches = [outcome for outcome in outcomes if outcome.kind == "mismatch"]
     for mistake in exercise.mistakes:
-        try:
-            wrong = _expected(exercise, case, mistake.wrong)
-        except Exception:  # this mistake cannot even run on this case
-            continue
-        if _first_difference(exercise, wrong, outcome.expected) is None:
-            continue
-        if _first_difference(exercise, wrong, outcome.got) is not None:
-            continue
-        got = _form(exercise, outcome.got)
-        hint = mistake.hint(case, got) if callable(mistake.hint) else mistake.hint
-        if outcome.got[outcome.part].shape != outcome.expected[outcome.part].shape:
-            hint = f"{_shape_phrase(exercise, outcome)}: {hint}"
-        return hint, mistake.name
+        telling: _Outcome | None = None
+        for outcome in mismatches:
+            try:
+                wrong = _expected(exercise, cases[outcome.index - 1], mistake.wrong)
+            except Exception:  # this mistake cannot even run on this case
+                continue
+            if _first_difference(exercise, wrong, outcome.got) is not None:
+                break
+            if telling is None and _first_difference(exercise, wrong, outcome.expected) is not None:
+                telling = outcome
+        else:
+            if telling is not None:
+                got = _form(exercise, telling.got)
+                case = cases[telling.index - 1]
+                hint = mistake.hint(case, got) if callable(mistake.hint) else mistake.hint
+                if telling.got[telling.part].shape != telling.expected[telling.part].shape:
+                    hint = f"{_shape_phrase(exercise, telling)}: {hint}"
+                return hint, mistake.name
     return None, ""
 
 
@@ -318,26 +352,45 @@ def _shape_advice(got: tuple, expected: tuple) -> str:
 
 
 def _gradient_hint(exercise: Exercise, fw: Framework, function: Callable, case: Case) -> str | None:
-    args = [argument.for_framework(fw) for argument in case.arguments.values()]
+    """None when the learner's result back-propagates like the course's; otherwise what is wrong.
+
+    The gradient of a random weighting of the (first float) result is compared with the one the
+    course's reference gives, so a result with the right values but cut off from its inputs
+    (.detach(), tf.stop_gradient, a NumPy round trip plus 0 * x) is caught.
+    """
     index = list(case.arguments).index(exercise.grad_arg)
     # With several outputs, the first float one must carry the gradient.
     part = next(i for i, output in enumerate(exercise.outputs) if output.kind == "float")
     single = len(exercise.outputs) == 1
 
-    def differentiable(*call_args):
-        output = function(*call_args)
-        return output if single else output[part]
+    def selecting(inner: Callable) -> Callable:
+        def differentiable(*call_args):
+            output = inner(*call_args)
+            return output if single else output[part]
+        return differentiable
 
+    def gradient_of(inner: Callable):
+        args = [argument.for_framework(fw) for argument in case.arguments.values()]
+        return fw.gradient(selecting(inner), args, index, weights)
+
+    expected_output = _expected(exercise, case)[part] if exercise.reference is not None else None
+    shape = expected_output.shape if expected_output is not None else ()
+    weights = np.random.default_rng(0).uniform(0.5, 1.5, size=shape).astype(np.float32)
     try:
-        keeps = fw.keeps_gradient(differentiable, args, index)
+        got = gradient_of(function)
     except Exception as error:
         return f"your function raised {_describe_error(error)} when called for gradients (case 1: {case.label})"
-    if keeps:
-        return None
     subject = "the result" if single else _subject(exercise.outputs[part].phrase)
-    return (f"{subject} cannot be differentiated with respect to `{exercise.grad_arg}`: compute it with "
-            f"{fw.title} operations only (no .numpy(), .item() or new tensors built from computed values) "
-            "so training can back-propagate through it")
+    if got is None:
+        return (f"{subject} cannot be differentiated with respect to `{exercise.grad_arg}`: compute it with "
+                f"{fw.title} operations only (no .numpy(), .item() or new tensors built from computed values) "
+                "so training can back-propagate through it")
+    expected = gradient_of(fw.reference(exercise.name))
+    if expected is not None and not np.allclose(got, expected, rtol=1e-4, atol=1e-5):
+        return (f"{subject} has the right values, but its gradient with respect to `{exercise.grad_arg}` is wrong "
+                f"(case 1: {case.label}): part of the computation is cut off from back-propagation (.detach(), "
+                "tf.stop_gradient, or values rebuilt from .numpy()); compute everything from the inputs")
+    return None
 
 
 def _dtype_hint(phrase: str, kind: str, got: np.ndarray) -> str:

@@ -183,6 +183,8 @@ class Exercise:
             raise ValueError(f"exercise {self.name!r} needs exactly one of reference and judge")
         if not self.outputs:
             raise ValueError(f"exercise {self.name!r} declares no outputs")
+        if self.grad_arg is not None and self.reference is None:
+            raise ValueError(f"exercise {self.name!r}: a gradient check compares with the reference, so it needs one")
 
 
 def lengths_mask(lengths: np.ndarray, max_len: int) -> np.ndarray:
