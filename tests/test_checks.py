@@ -297,12 +297,13 @@ def test_the_course_reference_earns_no_credit(checks, shown, name, how):
     assert getattr(checks, name)(learner) is checks.framework.reference(name)
     (payload, text), = shown
     assert payload["status"] == "failed"
-    if how == "itself":  # what a learner meets when re-running a check cell after a failed check
-        assert payload["hint"].startswith(f"`{name}` is the course's reference, which the notebook switched to")
-        assert f"re-run the cell that defines your `{name}`" in payload["hint"]
+    path = f"{OPS[checks.framework.name]}.{name}"
+    if how == "itself":  # imported, or what a learner meets when re-running a check after a failed one
+        assert payload["hint"].startswith(f"this exercise asks for your own code, but `{name}` is the course's "
+                                          f"reference `{path}` itself")
+        assert f"re-run the cell that defines your `{name}` first" in payload["hint"]
     else:
-        assert payload["hint"].startswith("this exercise asks for your own code, but your function uses "
-                                          f"`{OPS[checks.framework.name]}.{name}`")
+        assert payload["hint"].startswith(f"this exercise asks for your own code, but your function uses `{path}`")
 
 
 def test_reference_of_the_other_framework_earns_no_credit():

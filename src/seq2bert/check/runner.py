@@ -84,9 +84,12 @@ def evaluate(name: str, framework: str | Framework, function: Any) -> CheckResul
 
     if not callable(function):
         return result("failed", f"pass the function itself, check.{name}({name}), not {type(function).__name__}")
-    if function is fw.reference(name):
-        return result("failed", f"`{name}` is the course's reference, which the notebook switched to after a check "
-                                f"that did not pass: re-run the cell that defines your `{name}`, then this check")
+    if function is fw.reference(name):  # imported, or left bound by an earlier check that did not pass
+        path = registry.get(name).references[fw.name].replace(":", ".")
+        return result("failed", f"this exercise asks for your own code, but `{name}` is the course's reference "
+                                f"`{path}` itself: write your own; if you re-ran this check after one that did not "
+                                "pass, the notebook had switched to the reference, so re-run the cell that defines "
+                                f"your `{name}` first")
     try:
         watch = Watch(fw.forbidden(name))
         outcomes = [_run_case(exercise, fw, function, case, index, watch) for index, case in enumerate(cases, 1)]
