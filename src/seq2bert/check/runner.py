@@ -211,28 +211,34 @@ def _judge_case(exercise: Exercise, fw: Framework, function: Callable, case: Cas
     verdict = exercise.judge(case, _form(exercise, got))
     if verdict:
         return _Outcome("judged", index, f"{verdict} (case {index}: {case.label})")
-    if any(isinstance(argument, Seeded) for argument in case.arguments.values()):
-        _, again, problem = _call(exercise, fw, function, case, index, watch)
-        if problem is not None:
-            return problem
-        again, problem = _learner_parts(exercise, fw, again, index)
-        if problem is not None:
-            return problem
-        if not _equal(got, _normalised(exercise, again, case)):
-            return _Outcome("not_reproducible", index,
-                            "called twice with generators of the same seed, your function gave different results: "
-                            "draw every random number from the generator argument (pass generator= / use its "
-                            f"methods), not from the global random state (case {index}: {case.label})")
-        reseeded = Case(case.label, {name: Seeded(argument.seed + 1000) if isinstance(argument, Seeded) else argument
-                                     for name, argument in case.arguments.items()})
-        _, other, problem = _call(exercise, fw, function, reseeded, index, watch)
-        if problem is not None:
-            return problem
-        other, problem = _learner_parts(exercise, fw, other, index)
-        if problem is not None:
-            return problem
-        return _Outcome("ok", index, varies=not _equal(got, _normalised(exercise, other, reseeded)))
-    return _Outcome("ok", index)
+    if not any(isinstance(argument, Seeded) for argument in case.arguments.values()):
+        return _Outcome("ok", index)
+    again, problem = _rerun(exercise, fw, function, case, index, watch)
+    if problem is not None:
+        return problem
+    if not _equal(got, again):
+        return _Outcome("not_reproducible", index,
+                        "called twice with generators of the same seed, your function gave different results: "
+                        "draw every random number from the generator argument (pass generator= / use its "
+                        f"methods), not from the global random state (case {index}: {case.label})")
+    reseeded = Case(case.label, {name: Seeded(argument.seed + 1000) if isinstance(argument, Seeded) else argument
+                                 for name, argument in case.arguments.items()})
+    other, problem = _rerun(exercise, fw, function, reseeded, index, watch)
+    if problem is not None:
+        return problem
+    return _Outcome("ok", index, varies=not _equal(got, other))
+
+
+def _rerun(exercise: Exercise, fw: Framework, function: Callable, case: Case, index: int,
+           watch: Watch) -> tuple[tuple, _Outcome | None]:
+    """The learner's normalised result on `case` called afresh, or the problem that prevents it."""
+    _, output, problem = _call(exercise, fw, function, case, index, watch)
+    if problem is not None:
+        return (), problem
+    parts, problem = _learner_parts(exercise, fw, output, index)
+    if problem is not None:
+        return (), problem
+    return _normalised(exercise, parts, case), None
 
 
 def _equal(a: tuple, b: tuple) -> bool:
