@@ -8,13 +8,14 @@ STAMP := $(VENV)/.seq2bert-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install lab test test-fast run readme-timings notebooks doctor clean help
+.PHONY: install lab test test-fast run readme-timings record-results notebooks doctor clean help
 help:
 	@echo "make lab        open JupyterLab on the course start page"
 	@echo "make test       run every test, every notebook included (fast mode)"
 	@echo "make test-fast  package and parity tests only: no notebooks, nothing marked slow"
 	@echo "make run        execute every solution notebook (fast mode), summary in build/run/"
 	@echo "make readme-timings  rewrite README's timing table from build/run/summary.csv"
+	@echo "make record-results  record build/run/metrics.json in lessons/measured.json (numbers lessons quote)"
 	@echo "make notebooks  regenerate notebooks/ and solutions/ from course/"
 	@echo "make doctor     check that this machine can run the course"
 	@echo "make install    create .venv and install the course"
@@ -43,6 +44,9 @@ run: $(STAMP)
 
 readme-timings: $(STAMP)
 	$(PY) -m seq2bert run --update-readme
+
+record-results: $(STAMP)
+	$(PY) -m seq2bert run --record
 
 notebooks: $(STAMP)
 	$(PY) -m seq2bert build

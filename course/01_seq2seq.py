@@ -9,16 +9,20 @@
 # %% [markdown]
 # In this unit you build the model that started neural machine translation: an **encoder** RNN
 # reads the source sentence into one vector, and a **decoder** RNN writes the target sentence
-# from that vector alone. You will train it on two tasks that are generated on the fly (no
-# downloads): turning human-written dates into ISO dates, and translating a toy English into a
-# toy French. Then you will measure where it breaks — and that breaking point is the reason
-# attention exists (unit 02).
+# from that vector alone. You train it on two tasks generated on the fly (no downloads):
+# human-written dates to ISO dates, and a toy English to a toy French. Then you measure where it
+# breaks — and that breaking point is the reason attention exists (unit 02).
 #
-# Read the [lesson](../../lessons/01_seq2seq.md) first: it explains the equations used here.
+# **By the end you can**
+# - turn sentences into padded id tensors with a padding mask, and say why the mask matters;
+# - find the encoder's summary of each sentence in a padded batch (the state at its last *real*
+#   token);
+# - write a loss that ignores padding, and greedy decoding;
+# - tell a length-specific weakness from the plain arithmetic of longer outputs.
 #
-# **Fast and full mode.** Run as it is, every experiment uses the full budget (a few minutes
-# on a laptop CPU). Tests and `make run` set `SEQ2BERT_FAST=1`, which only shrinks data sizes
-# and step counts; the code is the same.
+# **Time:** about an hour — 20 minutes to read the lesson, the rest here. Training takes about
+# four minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before `seq2bert.setup` for a
+# one-minute pass with smaller data and fewer steps (same code, weaker numbers).
 #
 # ## Setup
 
@@ -26,7 +30,7 @@
 import numpy as np
 
 import seq2bert
-from seq2bert import experiments, plot, report
+from seq2bert import diagrams, experiments, plot, report
 from seq2bert.configs import Seq2SeqConfig
 from seq2bert.data import dates
 from seq2bert.data.text import Vocab
@@ -41,14 +45,16 @@ import torch
 
 from seq2bert.torch import ops
 from seq2bert.torch.seq2seq import Decoder, Encoder, Seq2Seq
-from seq2bert.torch.train import scalar, to_tensors, train_seq2seq, translate_dataset
+from seq2bert.torch.train import (scalar, teacher_forced_predictions, to_numpy, to_tensors, train_seq2seq,
+                                  translate_dataset)
 
 # %% framework="tensorflow"
 import tensorflow as tf
 
 from seq2bert.tf import ops
 from seq2bert.tf.seq2seq import Decoder, Encoder, Seq2Seq
-from seq2bert.tf.train import scalar, to_tensors, train_seq2seq, translate_dataset
+from seq2bert.tf.train import (scalar, teacher_forced_predictions, to_numpy, to_tensors, train_seq2seq,
+                               translate_dataset)
 
 # %% [markdown]
 # ## 1. Two tasks, generated on the fly
@@ -126,6 +132,13 @@ print(np.asarray(padding_mask(src_len, batch.src.shape[1])).astype(int))
 # %% [markdown]
 # ## 3. The encoder
 #
+# The whole model at a glance: the encoder reads the source into states $h_1 \dots h_S$; only
+# the last one, $c$, reaches the decoder, which starts from it and sees it again at every step.
+
+# %%
+diagrams.encoder_decoder(attention=False)
+
+# %% [markdown]
 # The encoder embeds each token and runs a GRU over the sequence. It returns the GRU state at
 # every position (unused in this unit, the heart of unit 02) and the **final state**: the state
 # after each sequence's last *real* token, which must summarise the whole input.
@@ -142,6 +155,59 @@ memory, final_state = encoder(src, src_len)
 print("source (B, S):", tuple(src.shape))
 print("all states (B, S, D):", tuple(memory.shape))
 print("final state (B, D):", tuple(final_state.shape))
+
+# %% [markdown]
+# ### Exercise 2: the last real state
+#
+# The course's encoder lets the framework skip padding, so its final state is the one after
+# each sentence's last real token. Run the same GRU over the padded batch *without* that help,
+# and it simply keeps going through the padding: its state at the last position has read
+# `<pad>` tokens and is not the sentence's summary.
+#
+# Write `last_real_state(outputs, lengths)`: `outputs (B, S, D)` are the states of a padded
+# batch, `lengths (B,)` the real lengths; return `(B, D)`, the state at position `length − 1`
+# of each sequence. One indexing operation does it, no loop.
+#
+# Before you run the check: for a sentence of full length S, which position do you pick? And
+# for one of length 1?
+
+# %% framework="pytorch" exercise="last_real_state"
+def last_real_state(outputs, lengths):
+    """(B, S, D) states, (B,) lengths -> (B, D): each sequence's state at its last real token."""
+    # BEGIN SOLUTION: pick position length - 1 of every sequence
+    rows = torch.arange(outputs.shape[0])  # (B,)
+    return outputs[rows, lengths - 1]  # one (row, position) pair per sequence -> (B, D)
+    # END SOLUTION
+
+# %% framework="tensorflow" exercise="last_real_state"
+def last_real_state(outputs, lengths):
+    """(B, S, D) states, (B,) lengths -> (B, D): each sequence's state at its last real token."""
+    # BEGIN SOLUTION: pick position length - 1 of every sequence
+    return tf.gather(outputs, lengths - 1, axis=1, batch_dims=1)  # (B, S, D), (B,) -> (B, D)
+    # END SOLUTION
+
+# %% check="last_real_state" points=1
+
+# %% [markdown]
+# The same GRU weights, run over the padded batch without skipping padding: the state at the
+# last position differs from the encoder's final state for every padded sentence, while your
+# gathered state is exactly the encoder's.
+
+# %% framework="pytorch"
+unpacked, _ = encoder.rnn(encoder.embedding(src))  # through padding too: (B, S, D)
+
+# %% framework="tensorflow"
+unpacked, _ = encoder.rnn(encoder.embedding(src))  # no mask: through padding too, (B, S, D)
+
+# %%
+def largest_gap(a, b):
+    """Max abs difference per sequence: (B, D), (B, D) -> (B,)."""
+    return np.abs(to_numpy(a) - to_numpy(b)).max(axis=-1)
+
+
+print("source lengths:            ", np.asarray(src_len))
+print("last position vs final:    ", np.round(largest_gap(unpacked[:, -1], final_state), 4))
+print("your gather vs final:      ", np.round(largest_gap(last_real_state(unpacked, src_len), final_state), 6))
 
 # %% [markdown]
 # ## 4. The decoder and teacher forcing
@@ -161,7 +227,7 @@ print("decoder input tgt_in (B, T):", tuple(tgt_in.shape))
 print("logits (B, T, V):", tuple(logits.shape))
 
 # %% [markdown]
-# ### Exercise 2: a loss that ignores padding
+# ### Exercise 3: a loss that ignores padding
 #
 # Write `masked_cross_entropy(logits, targets, pad_id)`: the cross-entropy of `logits (B, T, V)`
 # against `targets (B, T)`, **averaged over the non-padding target tokens only**. Padding
@@ -200,7 +266,9 @@ print(f"ln V = ln {config.tgt_vocab} = {np.log(config.tgt_vocab):.3f}")
 # ## 5. Training on dates
 #
 # `Seq2Seq` puts the encoder and decoder together; `train_seq2seq` runs Adam with teacher
-# forcing, using *your* loss function if it passed its check.
+# forcing, using *your* loss function if it passed its check. Before each update it clips the
+# gradient to norm 1.0: a recurrent network's gradient can grow step by step through time, and
+# one huge update would undo what it had learned.
 
 # %%
 date_model = Seq2Seq(config, seed=session.seed)
@@ -212,7 +280,7 @@ plot.training_curves({"dates, no attention": date_history}, smooth=20, title="Tr
 assert np.mean(date_history[-20:]) < 0.5 * np.mean(date_history[:20]), "the date model did not learn"
 
 # %% [markdown]
-# ### Exercise 3: greedy decoding
+# ### Exercise 4: greedy decoding
 #
 # At test time there is no true previous token to feed in. **Greedy decoding** feeds the
 # model's own best guess back in, one step at a time. Write
@@ -320,17 +388,68 @@ plot.quality_vs_length({"no attention": toy_scores["token_accuracy_by_length"]},
                        title="Quality falls with source length")
 
 # %% [markdown]
-# Quality falls steeply with length. Where does a long translation go wrong? Token accuracy at
-# each target position shows it: short sentences stay right to the end, while for long ones
-# the first few words can be right and the rest degrades: the decoder has run out of what
-# the single vector could hold.
+# A few held-out translations, short and long (✓ exactly right):
 
 # %%
-curves = experiments.accuracy_by_position(toy_task, toy_predictions)
+for index in experiments.pick_by_length(toy_task):
+    source, reference = toy_task.test_pairs[index]
+    output = " ".join(toy_task.tgt_vocab.decode(toy_predictions[index]))
+    print(f"{'✓' if output == reference else '✗'} EN  {source}\n  REF {reference}\n  OUT {output}\n")
+
+# %% [markdown]
+# BLEU, the usual translation score (and Bahdanau et al.'s), tells the same story as token
+# accuracy:
+
+# %%
+plot.quality_vs_length({"no attention": toy_scores["bleu_by_length"]}, ylabel="BLEU",
+                       title="BLEU by source length")
+
+# %% [markdown]
+# **Before you run the next cell, predict:** in a long sentence, which target words will the
+# model get wrong — the first ones, the last ones, or all alike?
+#
+# To find out, measure accuracy at each target position. Free-running output would blur that:
+# one missing or extra word shifts every later word out of place. So feed the decoder the true
+# previous words (teacher forcing, as in training) and ask only for its best guess at each
+# position: every position is then judged on its own.
+
+# %%
+teacher_forced = teacher_forced_predictions(toy_model, toy_task.test)
+curves = experiments.accuracy_by_position(toy_task, teacher_forced)
 figure = plot.training_curves({name: list(curve.values()) for name, curve in curves.items()},
-                              ylabel="token accuracy at this position",
+                              ylabel="token accuracy at this position (teacher forcing)",
                               title="Accuracy along the target: short vs long sources")
 figure.axes[0].set_xlabel("target position")
+figure
+
+# %%
+long_curve = list(curves["31–40 words"].values())
+print(f"long sources, teacher-forced accuracy: first word {long_curve[0]:.2f}, words 2-10 "
+      f"{np.mean(long_curve[1:10]):.2f}, words 11-30 {np.mean(long_curve[10:30]):.2f}, last ten "
+      f"{np.mean(long_curve[-10:]):.2f}")
+report.headline("toy teacher-forced accuracy, long sources, words 2-10 (no attention)", np.mean(long_curve[1:10]))
+report.headline("toy teacher-forced accuracy, long sources, words 11-30 (no attention)", np.mean(long_curve[10:30]))
+
+# %% [markdown]
+# In full mode, for long sources the first words come out well; accuracy then falls along the
+# sentence, and picks up a little over the last words, whose source words the encoder read
+# last. The single vector keeps the beginning of the sentence (what the decoder needs first)
+# and its end (what the encoder read most recently) better than the middle, and not well
+# enough for either. Short sentences stay right to the end. (In fast mode the model trains
+# only briefly: after the first word its accuracy on long sentences is low everywhere.)
+#
+# **Exact match needs care.** It falls with length for *any* model that makes per-token
+# errors: with per-token accuracy p, a sentence of T tokens is all right with probability
+# about p^T if errors are independent (0.99^40 ≈ 0.67). So a falling exact-match curve is not
+# by itself evidence of a bottleneck; token accuracy or BLEU falling is. The dashed line below
+# is p^T with p the teacher-forced accuracy of each bucket:
+
+# %%
+independent = experiments.exact_match_if_independent(toy_task, teacher_forced)
+figure = plot.quality_vs_length({"exact match": {b: row["exact_match"] for b, row in independent.items()},
+                                 "p^T (independent errors)": {b: row["expected"] for b, row in independent.items()}},
+                                ylabel="exact match", title="Exact match against what per-token errors explain")
+figure.axes[0].lines[1].set_linestyle("--")
 figure
 
 # %%
@@ -344,14 +463,17 @@ assert gap >= 0.3, f"expected a clear drop with length, got {gap:.3f}"
 #
 # - An encoder–decoder learns the dates well enough but never perfectly; it learns to
 #   translate short toy sentences and fails on long ones.
-# - The failure is structural: one fixed-size vector has to carry the whole source.
+# - In a padded batch the sentence's summary is the state at its last *real* token.
+# - On long sentences token accuracy and BLEU fall, at every target position after the first:
+#   one fixed-size vector cannot carry the whole source. (Exact match falls with length for
+#   any model with per-token errors, so it alone proves nothing.)
 # - Unit 02 removes the bottleneck: the decoder looks back at *every* encoder state, and
 #   learns where to look.
 #
 # ## Quiz
 #
-# Check your understanding (answers are saved in `quiz_responses/`; also available in a
-# terminal as `seq2bert quiz take 01`):
+# Check your understanding: each question gives feedback when you press Check, and Save keeps
+# your answers in `quiz_responses/` for your instructor.
 
 # %%
 from seq2bert.quiz import show_quiz

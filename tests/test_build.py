@@ -247,9 +247,10 @@ def test_header_cell_names_the_copy_and_links_companions(course):
     assert "TensorFlow · student copy" in header.source
     assert f"(../pytorch/{UNIT.stem}.ipynb)" in header.source
     assert f"(../../lessons/{UNIT.stem}.md)" in header.source
-    assert f"(../../quizzes/{UNIT.stem}.yml)" in header.source
-    assert f"course/{UNIT.stem}.py" in header.source and "make notebooks" in header.source
-    assert f"seq2bert quiz take {UNIT.number}" in header.source
+    assert "quizzes/" not in header.source  # the YAML holds the answers: learners take the quiz instead
+    assert "(#Quiz)" in header.source and f"seq2bert quiz take {UNIT.number}" in header.source
+    assert "make notebooks" not in header.source  # a maintainer's note, not a learner's
+    assert "make notebooks" in notebook(course, "tensorflow", True).cells[0].source
     answers = notebook(course, "pytorch", True).cells[0].source
     assert "PyTorch · answer key, or its nbgrader release." in answers
 
@@ -274,8 +275,9 @@ def test_header_and_start_links_resolve_once_companions_exist(course):
         for solution in (False, True):
             path = UNIT.notebook(course, framework, solution)
             assert broken_links(path, read(path).cells[:1]) == []
-    UNIT.quiz(course).unlink()
-    assert broken_links(course / START_NOTEBOOK, start.cells) == [f"quizzes/{UNIT.stem}.yml"]
+    UNIT.lesson(course).unlink()
+    assert broken_links(course / START_NOTEBOOK, start.cells) == [f"lessons/{UNIT.stem}.md"]
+    assert "quizzes/" not in "".join(c.source for c in start.cells)  # learners take the quiz, not read its key
 
 
 def test_start_page_lists_built_units_only(course):
@@ -554,3 +556,10 @@ def test_repository_links_resolve():
         assert broken_links(path, cells) == [], str(path.relative_to(REPO))
         checked += sum(len(LINK_RE.findall(c.source)) for c in cells if c.cell_type == "markdown")
     assert checked >= 3 * len(committed_notebooks())  # twin, lesson and quiz in every header at least
+
+
+def test_every_committed_notebook_has_the_quiz_section_its_header_links_to():
+    for path in committed_notebooks():
+        notebook_ = read(path)
+        assert "(#Quiz)" in notebook_.cells[0].source, str(path.relative_to(REPO))
+        assert (2, "Quiz") in markdown_headings(notebook_), str(path.relative_to(REPO))

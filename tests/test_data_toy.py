@@ -174,3 +174,16 @@ def test_bad_arguments_are_rejected():
         toy.generate(5, seed=0, min_words=2)
     with pytest.raises(ValueError, match="min_words"):
         toy.generate(5, seed=0, min_words=10, max_words=9)
+
+
+def test_target_words_know_class_and_agreeing_noun():
+    source = "the black cats see a small red house"
+    words = toy.target_words(source, toy.translate(source))
+    assert [(w.word, w.word_class, w.sources, w.noun) for w in words] == [
+        ("les", "article", (0,), 2), ("chatols", "noun", (2,), 2), ("noirels", "adjective", (1,), 2),
+        ("vident", "verb", (3,), -1), ("une", "article", (4,), 7), ("maisette", "noun", (7,), 7),
+        ("petile", "adjective", (5,), 7), ("rougeate", "adjective", (6,), 7)]
+    bare = toy.target_words("cats see dogs", toy.translate("cats see dogs"))
+    assert (bare[0].word, bare[0].sources, bare[0].noun) == ("des", (0,), 0)  # no English word: linked to its noun
+    with pytest.raises(ValueError, match="is not the translation"):
+        toy.target_words(source, "les chatols")

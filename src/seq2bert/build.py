@@ -55,6 +55,8 @@ from seq2bert.units import FRAMEWORK_TITLES, FRAMEWORKS, UNITS, CourseError, Uni
 
 START_NOTEBOOK = "START.ipynb"
 REBUILD_COMMAND = "make notebooks"
+# Every course source ends with a "## Quiz" section; the header cell links to it.
+QUIZ_HEADING = "Quiz"
 DEFAULT_INSTRUCTION = "write this part of the function"
 
 BEGIN_TEXT = "BEGIN SOLUTION"
@@ -422,21 +424,23 @@ def header_text(unit: Unit, framework: str, solution: bool) -> str:
                 f"nbgrader); in a copy that nbgrader releases, the exercise cells raise "
                 f"`NotImplementedError` until you fill them in.")
     else:
-        kind = (f"**{FRAMEWORK_TITLES[framework]} · student copy** (exercise cells raise "
-                f"`NotImplementedError` until you fill them in).")
-    return "\n".join([
+        kind = (f"**{FRAMEWORK_TITLES[framework]} · student copy.** Fill in the exercise cells (they raise "
+                f"`NotImplementedError` until you do); the check cell under each one tells you what is right "
+                f"and what to try next.")
+    lines = [
         f"# {unit.number} · {unit.title}",
         "",
         kind,
         "",
-        f"- Same notebook in {FRAMEWORK_TITLES[other]}: [{other}/{unit.stem}.ipynb](../{other}/{unit.stem}.ipynb)",
-        f"- Lesson: [lessons/{unit.stem}.md](../../lessons/{unit.stem}.md)",
-        f"- Quiz: [quizzes/{unit.stem}.yml](../../quizzes/{unit.stem}.yml) "
-        f"(take it with `seq2bert quiz take {unit.number}`)",
-        "",
-        f"*Generated from `course/{unit.stem}.py`: to change the course, edit that file and run "
-        f"`{REBUILD_COMMAND}` (which overwrites this notebook).*",
-    ])
+        f"- The same notebook in {FRAMEWORK_TITLES[other]}: [{other}/{unit.stem}.ipynb](../{other}/{unit.stem}.ipynb)",
+        f"- The lesson, with the equations: [lessons/{unit.stem}.md](../../lessons/{unit.stem}.md)",
+        f"- The quiz: at the [end of this notebook](#{QUIZ_HEADING}), or in a terminal with "
+        f"`seq2bert quiz take {unit.number}`",
+    ]
+    if solution:  # maintainers work from the answer key; learners need not know how it is built
+        lines += ["", f"*Generated from `course/{unit.stem}.py`: to change the course, edit that file and run "
+                      f"`{REBUILD_COMMAND}` (which overwrites this notebook).*"]
+    return "\n".join(lines)
 
 
 def _new_notebook(cells: list) -> nbformat.NotebookNode:
@@ -509,7 +513,8 @@ def start_notebook(units: Sequence[Unit]) -> nbformat.NotebookNode:
                 f"| [PyTorch](solutions/pytorch/{unit.stem}.ipynb) · "
                 f"[TensorFlow](solutions/tensorflow/{unit.stem}.ipynb) "
                 f"| [lesson](lessons/{unit.stem}.md) "
-                f"| [quiz](quizzes/{unit.stem}.yml) |")
+                f"| [at the notebook's end](notebooks/pytorch/{unit.stem}.ipynb#{QUIZ_HEADING}) · "
+                f"`seq2bert quiz take {unit.number}` |")
         table = "\n".join(["## Units", "", *rows])
     else:
         table = "## Units\n\nNo unit has been written yet."
@@ -525,7 +530,7 @@ def start_notebook(units: Sequence[Unit]) -> nbformat.NotebookNode:
         "",
         "## Quizzes",
         "",
-        "Each unit has a short quiz in `quizzes/`. Take it at the end of the unit's notebook "
+        "Each unit has a short quiz. Take it at the end of the unit's notebook "
         "(a form with a Check button per question and a Save button), or in a terminal with "
         "`seq2bert quiz take NN` (for example `seq2bert quiz take 01`). Both give feedback after "
         "each question and save your answers in `quiz_responses/` for grading. See "

@@ -12,13 +12,17 @@ Budgets (``budget_seconds`` in each unit's catalogue entry) are for the CI machi
 its budget is flagged in the summary and with a warning; the exit status stays 0 unless
 ``--strict-budgets`` is given, because timings on a shared machine are noisy.
 ``--update-readme`` runs nothing: it rewrites the timing table of README.md, between the
-TIMINGS_START and TIMINGS_END comments, from ``<out>/summary.csv``.
+TIMINGS_START and TIMINGS_END comments, from ``<out>/summary.csv``. Every run also writes the
+headline metrics at full precision to ``<out>/metrics.json``; ``--record`` runs nothing and
+merges that file into ``lessons/measured.json``, which the lessons' quoted numbers are tested
+against (seq2bert.measured).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import time
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seq2bert import measured
 from seq2bert.cli import whole_number
 from seq2bert.files import write_atomic
 from seq2bert.report import METRIC_MIME, read_outputs
@@ -309,6 +314,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="exit with status 1 when a notebook takes longer than its unit's fast-mode budget")
     parser.add_argument("--update-readme", action="store_true",
                         help="run nothing: rewrite README.md's timing table from <out>/summary.csv")
+    parser.add_argument("--record", action="store_true",
+                        help="run nothing: record <out>/metrics.json in lessons/measured.json (the numbers lessons quote)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -327,9 +334,14 @@ def run(args: argparse.Namespace) -> int:
         write_atomic(readme, update_timings(readme.read_text(encoding="utf-8"), read_summary(summary)))
         print(f"updated the timing table in {readme} from {summary}")
         return 0
+    if args.record:
+        target = measured.record_file(root, out_dir / "metrics.json")
+        print(f"recorded the headline metrics of {out_dir / 'metrics.json'} in {target}")
+        return 0
     paths = notebook_paths(root, args.units, args.frameworks, args.copy)
     results = run_notebooks(paths, out_dir, cell_timeout=args.cell_timeout, fast=not args.full)
     markdown, _ = write_summary(results, out_dir)
+    write_atomic(out_dir / "metrics.json", json.dumps(measured.metrics_records(results), indent=1, ensure_ascii=False) + "\n")
     print(summary_markdown(results), end="")
     print(f"executed notebooks and {markdown.name} are in {out_dir}")
     for warning in budget_warnings(results):

@@ -35,6 +35,15 @@ class Seq2SeqSizes:
     learning_rate: float  # Adam step size
 
 
+@dataclass(frozen=True)
+class AttentionSizes(Seq2SeqSizes):
+    """Unit 02's sizes: unit 01's, plus the attention model's steps and the short-sentences experiment."""
+
+    attention_steps: int  # optimiser steps of the toy attention model trained on every length
+    short_words: int  # the short-sentences experiment trains on sources of at most this many words
+    short_steps: int  # optimiser steps of each model trained on short sentences only
+
+
 def _is_frozen_dataclass(value: Any) -> bool:
     return is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen
 

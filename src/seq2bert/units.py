@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2bert.settings import ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, ModeSizes, Seq2SeqSizes
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
@@ -148,10 +148,12 @@ UNITS = Catalogue((
          checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding")),
     Unit("02", "bahdanau_attention", "Bahdanau (additive) attention",
          sizes=ModeSizes(
-             fast=Seq2SeqSizes(date_train=6000, date_steps=600, toy_train=8000, toy_steps=300, eval_pairs=400,
-                               batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
-             full=Seq2SeqSizes(date_train=20000, date_steps=1000, toy_train=40000, toy_steps=1200, eval_pairs=1000,
-                               batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
+             fast=AttentionSizes(date_train=6000, date_steps=200, toy_train=8000, toy_steps=300, eval_pairs=400,
+                                 batch_size=64, embed=64, hidden=128, learning_rate=6e-3,
+                                 attention_steps=200, short_words=20, short_steps=150),
+             full=AttentionSizes(date_train=20000, date_steps=600, toy_train=40000, toy_steps=1200, eval_pairs=1000,
+                                 batch_size=64, embed=64, hidden=128, learning_rate=4e-3,
+                                 attention_steps=1200, short_words=20, short_steps=600)),
          budget_seconds=90,
          checks=("seq2bert.check.additive", "seq2bert.check.masking")),
 ))

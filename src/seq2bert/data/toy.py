@@ -220,11 +220,13 @@ def generate(n: int, seed: int, min_words: int = 4, max_words: int = 40) -> list
     return pairs
 
 
-def _translate_aligned(source: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Target words and (source index, target index) links, read left to right."""
+def _translate_aligned(source: str) -> tuple[list[str], list[tuple[int, int]], list[tuple[str, int]]]:
+    """Target words, (source index, target index) links, and per target word its class and the
+    source index of the noun it agrees with (-1 for words that agree with none), left to right."""
     words = source.split()
     target: list[str] = []
     links: list[tuple[int, int]] = []
+    classes: list[tuple[str, int]] = []
     pending: list[int] = []  # positions of a determiner and adjectives waiting for their noun
     for i, word in enumerate(words):
         if word in _DETERMINERS:
@@ -241,13 +243,16 @@ def _translate_aligned(source: str) -> tuple[list[str], list[tuple[int, int]]]:
             try:
                 links.append((pending[0] if has_determiner else i, len(target)))
                 target.append(article(determiner, gender, plural))
+                classes.append(("article", i))
             except ValueError as error:
                 raise ValueError(f"{error} at word {i} ({word!r}) in {source!r}") from None
             links.append((i, len(target)))
             target.append(stem + ("s" if plural else ""))
+            classes.append(("noun", i))
             for j in adjectives:
                 links.append((j, len(target)))
                 target.append(adjective_form(_ADJECTIVE_STEMS[words[j]], gender, plural))
+                classes.append(("adjective", i))
             pending = []
         elif pending:
             raise ValueError(f"word {i} ({word!r}) follows {words[pending[-1]]!r}, "
@@ -255,11 +260,12 @@ def _translate_aligned(source: str) -> tuple[list[str], list[tuple[int, int]]]:
         elif word in _VERB_FORMS or word in _FUNCTION_WORDS:
             links.append((i, len(target)))
             target.append(_VERB_FORMS.get(word) or _FUNCTION_WORDS[word])
+            classes.append(("verb" if word in _VERB_FORMS else "function word", -1))
         else:
             raise ValueError(f"word {i} ({word!r}) is not in the toy lexicon")
     if pending:
         raise ValueError(f"{source!r} ends without the noun its last words need")
-    return target, links
+    return target, links, classes
 
 
 def translate(source: str) -> str:
@@ -267,9 +273,33 @@ def translate(source: str) -> str:
     return " ".join(_translate_aligned(source)[0])
 
 
+WORD_CLASSES = ("article", "noun", "adjective", "verb", "function word")
+
+
+@dataclass(frozen=True)
+class TargetWord:
+    """What the toy grammar knows about one target word."""
+
+    word: str  # the target word
+    word_class: str  # one of WORD_CLASSES
+    sources: tuple[int, ...]  # source indices it translates (an article: its determiner, "des": its noun)
+    noun: int  # source index of the noun it agrees with in gender and number, -1 if none
+
+
+def target_words(source: str, target: str) -> list[TargetWord]:
+    """Class, gold source links and agreeing noun of every word of `target` (ValueError if it is not the translation)."""
+    expected, links, classes = _translate_aligned(source)
+    if target.split() != expected:
+        raise ValueError(f"{target!r} is not the translation of {source!r} (expected {' '.join(expected)!r})")
+    sources: dict[int, list[int]] = {}
+    for s, t in links:
+        sources.setdefault(t, []).append(s)
+    return [TargetWord(word, kind, tuple(sources[t]), noun) for t, (word, (kind, noun)) in enumerate(zip(expected, classes))]
+
+
 def alignment(source: str, target: str) -> list[tuple[int, int]]:
     """Gold word alignment: (source index, target index) links; "des" links to its noun."""
-    expected, links = _translate_aligned(source)
+    expected, links, _ = _translate_aligned(source)
     if target.split() != expected:
         raise ValueError(f"{target!r} is not the translation of {source!r} (expected {' '.join(expected)!r})")
     return links

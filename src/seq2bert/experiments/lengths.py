@@ -1,25 +1,67 @@
-"""Where a fixed-size encoder state runs out: quality by target position for short and long sources."""
+"""Where a fixed-size encoder state runs out: quality by target position, and what exact match owes to length."""
 from __future__ import annotations
 
+from typing import Sequence
+
+import numpy as np
+
+from seq2bert import metrics
 from seq2bert.experiments.tasks import Task
 
 
-def accuracy_by_position(task: Task, predictions: list[list[int]], buckets: tuple = ((4, 10), (31, 40))) -> dict:
-    """Token accuracy at each target position, for held-out sources in each length range.
+def accuracy_by_position(task: Task, teacher_forced: Sequence, buckets: tuple = ((4, 10), (31, 40)),
+                         min_count: int = 10) -> dict:
+    """Token accuracy at each target position under teacher forcing, per source-length range.
 
-    Shows where a fixed-size encoder state runs out: for long sources the first target words
-    can still be right while later ones degrade.
+    `teacher_forced[i]` holds the model's arg-max at every position of held-out target i (its
+    <eos> included) when fed the true previous tokens, so position t is always compared with
+    reference token t: a missing or extra word in a free-running translation would shift every
+    later position and blur the curve. Positions reached by fewer than `min_count` references are
+    left out as noise. Returns {"4–10 words": {position: accuracy}, ...}.
     """
     curves = {}
     for low, high in buckets:
         hits, totals = {}, {}
-        for (source, target), ids in zip(task.test_pairs, predictions):
+        for (source, _), best, reference in zip(task.test_pairs, teacher_forced, _references(task)):
             if not low <= len(task.src_tokenize(source)) <= high:
                 continue
-            hypothesis, reference = task.tgt_vocab.decode(ids), task.tgt_tokenize(target)
-            for position, token in enumerate(reference):
+            if len(best) != len(reference):
+                raise ValueError(f"a teacher-forced prediction has {len(best)} positions, its reference "
+                                 f"{len(reference)}: pass teacher_forced_predictions(...), not greedy output")
+            for position, (guess, token) in enumerate(zip(best, reference)):
                 totals[position] = totals.get(position, 0) + 1
-                hits[position] = hits.get(position, 0) + int(position < len(hypothesis) and hypothesis[position] == token)
-        # Positions with few examples are noise; keep those reached by at least 10 references.
-        curves[f"{low}–{high} words"] = {p: hits[p] / totals[p] for p in sorted(totals) if totals[p] >= 10}
+                hits[position] = hits.get(position, 0) + int(guess == token)
+        curves[f"{low}–{high} words"] = {p: hits[p] / totals[p] for p in sorted(totals) if totals[p] >= min_count}
     return curves
+
+
+def _references(task: Task) -> list[np.ndarray]:
+    """Target ids with <eos>, one array per held-out pair."""
+    return [task.test.tgt_out[i, : int(task.test.tgt_len[i])] for i in range(len(task.test))]
+
+
+def exact_match_if_independent(task: Task, teacher_forced: Sequence) -> dict:
+    """Per length bucket, the exact match that per-token errors alone would give, next to the real one.
+
+    Greedy output is exactly right when the model's arg-max is right at every position given the
+    right prefix, i.e. under teacher forcing. With p the bucket's teacher-forced token accuracy,
+    independent errors would leave a reference of T tokens whole with probability p ** T. Exact
+    match falls with length for ANY model with per-token errors; only p itself falling with
+    length points to a length-specific weakness. Returns {bucket: {"token_accuracy", "expected",
+    "exact_match"}} over the buckets with examples, in `metrics.LENGTH_BUCKETS` order.
+    """
+    rows: dict[str, list[tuple[int, int]]] = {}
+    for (source, _), best, reference in zip(task.test_pairs, teacher_forced, _references(task)):
+        if len(best) != len(reference):
+            raise ValueError(f"a teacher-forced prediction has {len(best)} positions, its reference "
+                             f"{len(reference)}: pass teacher_forced_predictions(...), not greedy output")
+        bucket = metrics.length_bucket(len(task.src_tokenize(source)))
+        rows.setdefault(bucket, []).append((int(np.sum(np.asarray(best) == reference)), len(reference)))
+    result = {}
+    for bucket in (*(name for name, _, _ in metrics.LENGTH_BUCKETS), metrics.OTHER_BUCKET):
+        if bucket in rows:
+            right, lengths = np.array(rows[bucket]).T
+            accuracy = right.sum() / lengths.sum()
+            result[bucket] = {"token_accuracy": float(accuracy), "expected": float(np.mean(accuracy ** lengths)),
+                              "exact_match": float(np.mean(right == lengths))}
+    return result

@@ -62,3 +62,12 @@ def examples(task: Task, predictions: list[list[int]], count: int = 5, joiner: s
     for (source, target), ids in list(zip(task.test_pairs, predictions))[:count]:
         rows.append((source, target, joiner.join(task.tgt_vocab.decode(ids))))
     return rows
+
+
+def pick_by_length(task: Task, ranges: Sequence = ((4, 10), (31, 40)), per_range: int = 2) -> list[int]:
+    """Indices of the first `per_range` held-out pairs whose source length lies in each (low, high) range."""
+    picked = []
+    for low, high in ranges:
+        inside = [i for i, (source, _) in enumerate(task.test_pairs) if low <= len(task.src_tokenize(source)) <= high]
+        picked += inside[:per_range]
+    return picked

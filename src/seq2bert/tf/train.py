@@ -75,3 +75,15 @@ def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_siz
             predictions.append(ids[:length])
             attention.append(None if weights is None else weights.numpy()[row, :length, : int(batch.src_len[row])])
     return predictions, attention
+
+
+def teacher_forced_predictions(model: keras.Model, data: Encoded, batch_size: int = 256) -> list[np.ndarray]:
+    """Arg-max token at every target position when the true previous tokens are fed in (one array per pair)."""
+    predictions = []
+    for begin in range(0, len(data), batch_size):
+        batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
+        src, src_len, tgt_in, _ = to_tensors(batch)
+        logits, _ = model(src, src_len, tgt_in)  # (B, T, V)
+        best = tf.argmax(logits, axis=-1).numpy()  # (B, T)
+        predictions += [best[row, : int(batch.tgt_len[row])] for row in range(best.shape[0])]
+    return predictions

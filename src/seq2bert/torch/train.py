@@ -64,3 +64,17 @@ def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch
             predictions.append(ids[:length])
             attention.append(None if weights is None else weights[row, :length, : int(src_len[row])].numpy())
     return predictions, attention
+
+
+@torch.no_grad()
+def teacher_forced_predictions(model: torch.nn.Module, data: Encoded, batch_size: int = 256) -> list[np.ndarray]:
+    """Arg-max token at every target position when the true previous tokens are fed in (one array per pair)."""
+    predictions = []
+    model.eval()
+    for begin in range(0, len(data), batch_size):
+        batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
+        src, src_len, tgt_in, _ = to_tensors(batch)
+        logits, _ = model(src, src_len, tgt_in)  # (B, T, V)
+        best = logits.argmax(dim=-1).numpy()  # (B, T)
+        predictions += [best[row, : int(batch.tgt_len[row])] for row in range(best.shape[0])]
+    return predictions
