@@ -535,3 +535,22 @@ def test_unit02_heatmap_illustration_rows_sum_to_one():
     les = weights[0]
     assert les[2] > les[0] > max(les[1], les[3]) and les[0] + les[2] >= 0.8
     assert "Putting much of the weight of `les` on `cats`, some on `the`" in flat(text)
+
+
+def test_unit02_examples_of_articles_and_dates_are_real_data():
+    """The article and date examples of lesson and quiz are what the course's data produce."""
+    from datetime import date
+
+    from seq2bert.data import dates, toy
+
+    lesson = flat(lesson_text("02"))
+    assert dates.render(date(2021, 3, 5), "mdy_slashes") == "03/05/2021" and "`03/05/2021` (5 March)" in lesson
+    assert dates.render(date(2021, 5, 3), "dmy_dots") == "03.05.2021" and "`03.05.2021` (3 May)" in lesson
+    quiz = load_quiz("02")
+    source = "the black cats see a dog"
+    target = toy.translate(source).split()
+    assert target[0] == "les" and toy.article("the", "m", False) == "le" and toy.article("the", "f", False) == "la"
+    for question_id in ("encoder_sees_left", "article_looks_at_noun"):
+        assert f'"{source}"' in flat(quiz.question(question_id).prompt)
+    # The gold alignment links the article to the determiner, as the lesson says.
+    assert (0, 0) in toy.alignment(source, " ".join(target))
