@@ -554,3 +554,28 @@ def test_unit02_examples_of_articles_and_dates_are_real_data():
         assert f'"{source}"' in flat(quiz.question(question_id).prompt)
     # The gold alignment links the article to the determiner, as the lesson says.
     assert (0, 0) in toy.alignment(source, " ".join(target))
+
+
+def test_unit01_quiz_explanations_show_the_recomputed_steps():
+    """The intermediate numbers of the worked answers, not only the final answers, are right."""
+    quiz = load_quiz("01")
+    e, d = 32, 64
+    encoder = flat(quiz.question("gru_param_count").explanation)
+    assert f"3 × ({e * d} + {d * d} + {2 * d}) = 3 × {e * d + d * d + 2 * d} = {gru_parameters(e, d)}" in encoder
+    decoder = flat(quiz.question("decoder_gru_params").explanation)
+    i = e + d
+    assert f"The input width is E + D = {i}" in decoder
+    assert (f"3 × ({i}·{d} + {d}·{d} + 2·{d}) = 3 × ({i * d} + {d * d} + {2 * d}) "
+            f"= 3 × {i * d + d * d + 2 * d} = {gru_parameters(i, d)}") in decoder
+    mask = LOSS_MASK.copy()
+    mask[0, 3] = False
+    terms = -np.log(LOSS_P[mask])
+    loss = flat(quiz.question("masked_loss_by_hand").explanation)
+    assert f"= {' + '.join(f4(x) for x in terms)} = {f4(terms.sum())} over N = {mask.sum()} real tokens: {f4(terms.mean())}" in loss
+    pairs = [("2021-05-03", "2021-03-05"), ("1999-12-31", "1999-12-31")]
+    right = sum(a == b for o, r in pairs for a, b in zip(o, r))
+    total = sum(len(r) for _, r in pairs)
+    exact = sum(o == r for o, r in pairs)
+    accuracy = flat(quiz.question("token_accuracy").explanation)
+    assert f"{right} of {total} positions are right, {right / total:g}" in accuracy
+    assert f"Exact match is {exact} of {len(pairs)}, {exact / len(pairs):g}" in accuracy
