@@ -128,7 +128,6 @@ def test_unit01_quiz_reuses_the_lesson_numbers():
     assert score_answer(question, float(variant)) == 1 and abs(question.answer - variant) < 1e-4
     assert score_answer(question, float(-np.log(LOSS_P)[LOSS_MASK].mean())) == 0  # the lesson's own value
     assert quiz.question("gru_param_count").answer == gru_parameters(32, 64)
-    assert quiz.question("output_layer_params").answer == 256 * 50 + 50
 
 
 def test_unit01_quiz_matches_the_decoder_in_the_code():
@@ -139,11 +138,17 @@ def test_unit01_quiz_matches_the_decoder_in_the_code():
     assert score_answer(question, gru_parameters(32, 64)) == 0  # the decoder that reads only E
     extra = gru_parameters(32 + 64, 64) - gru_parameters(32, 64)
     assert f"adds 3·D·D = {extra} weights to the {gru_parameters(32, 64)}" in flat(question.explanation)
-    width = quiz.question("decoder_gru_input")
-    assert all(score_answer(width, answer) == 1 for answer in ("E + D", "d+e", "E+D", "E + H"))
-    assert all(score_answer(width, answer) == 0 for answer in ("E", "D", "2D", "E + 2D"))
-    assert quiz.question("output_layer_params").answer == count(
-        torch_model(attention=False, vocab=50, embed=32, hidden=256).decoder.output_layer)
+
+
+def test_unit01_final_state_shape_question_matches_the_encoder():
+    import torch
+
+    question = load_quiz("01").question("final_state_shape")
+    encoder = torch_model(attention=False, vocab=50, embed=64, hidden=128).encoder
+    src = torch.ones(8, 12, dtype=torch.long)
+    outputs, final = encoder(src, torch.tensor([12, 5, 3, 12, 7, 1, 9, 4]))
+    right = question.choices[question.choice_ids.index(question.answer)].text
+    assert right == f"outputs {tuple(outputs.shape)} and h_enc {tuple(final.shape)}"
 
 
 def test_unit01_measured_numbers_agree_between_lesson_and_quiz():
@@ -151,6 +156,66 @@ def test_unit01_measured_numbers_agree_between_lesson_and_quiz():
     lesson, explanation = flat(lesson_text("01")), flat(load_quiz("01").question("c_at_every_step").explanation)
     for number in ("0.7–0.8", "0.45", "0.13–0.15", "4–10-word", "31–40-word"):
         assert number in lesson and number in explanation, number
+
+
+def test_unit01_exact_match_falls_as_accuracy_to_the_power_length():
+    """Lesson, quiz and explanation quote a^T correctly, and exact match is not offered as evidence."""
+    lesson = flat(lesson_text("01"))
+    assert f"0.997^10 ≈ {0.997 ** 10:.2f}" in lesson and f"0.997^40 ≈ {0.997 ** 40:.2f}" in lesson
+    assert "token accuracy / BLEU\n  high |" in lesson_text("01") and "exact match / BLEU" not in lesson
+    quiz = load_quiz("01")
+    question = quiz.question("exact_match_by_length")
+    assert "0.98" in question.prompt and "40 tokens" in question.prompt
+    assert score_answer(question, 0.98 ** 40) == 1 and score_answer(question, 0.98) == 0
+    assert score_answer(question, round(0.98 ** 40, 3)) == 1  # "Give 3 decimals" is accepted
+    explanation = flat(question.explanation)
+    assert f"0.98^40 = {0.98 ** 40:.3f}" in explanation and f"0.98^10 = {0.98 ** 10:.3f}" in explanation
+    # A model that makes independent per-token errors loses exact match with length, as computed.
+    rng = np.random.default_rng(0)
+    right = rng.random((20000, 40)) < 0.98
+    assert abs(right.all(axis=1).mean() - 0.98 ** 40) < 0.02
+    evidence = quiz.question("bottleneck_evidence")
+    texts = dict(zip(evidence.choice_ids, (choice.text for choice in evidence.choices)))
+    exact = next(cid for cid, text in texts.items() if text.startswith("Exact match"))
+    assert exact not in evidence.answer
+    assert all("exact match" not in texts[cid].lower() for cid in evidence.answer)
+    assert f"0.997^40 ≈ {0.997 ** 40:.2f}" in flat(evidence.explanation)
+
+
+GREEDY_TABLE = {"A": (0.6, {"x": 0.55, "y": 0.45}), "B": (0.4, {"x": 0.9, "y": 0.1})}
+
+
+def two_step_outputs():
+    """Every two-token output of the quiz's decoder with its probability."""
+    return {(first, second): p_first * p_second
+            for first, (p_first, nexts) in GREEDY_TABLE.items() for second, p_second in nexts.items()}
+
+
+def beam_search(width: int):
+    beams = sorted(((p, (first,)) for first, (p, _) in GREEDY_TABLE.items()), reverse=True)[:width]
+    grown = [(p * p_next, seq + (nxt,)) for p, seq in beams for nxt, p_next in GREEDY_TABLE[seq[0]][1].items()]
+    return max(grown)
+
+
+def test_unit01_greedy_versus_beam_question():
+    question = load_quiz("01").question("greedy_vs_beam")
+    prompt = flat(question.prompt)
+    for first, (p_first, nexts) in GREEDY_TABLE.items():
+        assert f"P({first}) = {p_first}" in prompt
+        for nxt, p_next in nexts.items():
+            assert f"P({nxt} | {first}) = {p_next}" in prompt
+    greedy_first = max(GREEDY_TABLE, key=lambda w: GREEDY_TABLE[w][0])
+    greedy_next = max(GREEDY_TABLE[greedy_first][1], key=GREEDY_TABLE[greedy_first][1].get)
+    p_greedy = GREEDY_TABLE[greedy_first][0] * GREEDY_TABLE[greedy_first][1][greedy_next]
+    p_beam, beam = beam_search(2)
+    outputs = two_step_outputs()
+    assert max(outputs.values()) == p_beam and beam != (greedy_first, greedy_next) and p_beam > p_greedy
+    right = question.choices[question.choice_ids.index(question.answer)].text
+    assert right == (f"Greedy: {greedy_first} {greedy_next} ({p_greedy:.2f}); "
+                     f"beam search: {' '.join(beam)} ({p_beam:.2f}).")
+    explanation = flat(question.explanation)
+    assert f"= {p_greedy:.2f}" in explanation
+    assert ", ".join(f"{' '.join(o)} {p:.2f}" for o, p in outputs.items()) in explanation
 
 
 def test_unit01_token_accuracy_question():
@@ -287,6 +352,7 @@ def test_unit02_quiz_reuses_the_worked_example():
     quiz = load_quiz("02")
     scores = attend(np.array([True, True, True]))[3]
     question = quiz.question("masked_weight_by_hand")
+    assert f"{f4(np.exp(scores[2]))} / ({f4(np.exp(scores[1]))} + {f4(np.exp(scores[2]))})" in flat(question.explanation)
     assert f"[{', '.join(f4(x) for x in scores)}]" in question.prompt
     alpha = attend(np.array([False, True, True]))[5]
     assert score_answer(question, float(alpha[2])) == 1
@@ -299,6 +365,120 @@ def test_unit02_quiz_reuses_the_worked_example():
     assert np.argsort(doubled[5]).tolist() == np.argsort(attend(np.array([True] * 3))[5]).tolist()
     assert doubled[5][0] > attend(np.array([True] * 3))[5][0]
     assert sharper.answer == "b"
+
+
+def test_unit02_additive_attention_is_not_a_similarity():
+    """The worked example's point: dot products pick position 3 (k_3 = 2q), additive attention position 1."""
+    text = flat(lesson_text("02"))
+    query, keys, hidden, scores, *_ = attend(np.array([True, True, True]))
+    assert np.allclose(keys[2], 2 * query)
+    dots = keys @ query  # (S, A) @ (A,) -> (S,)
+    assert f"q·k_j = [{', '.join(f'{x:.1f}' for x in dots)}] would pick position 3" in text
+    assert dots.argmax() == 2 and scores.argmax() == 0
+    for value in (1.5, -1.5, -0.5):
+        assert f"tanh({value:g}) = {f4(np.tanh(value))}".replace("-", "−") in text
+    assert "beyond about ±2 a coordinate adds almost nothing more" in text and np.tanh(2) > 0.96
+    question = load_quiz("02").question("additive_not_similarity")
+    prompt, explanation = flat(question.prompt), flat(question.explanation)
+    assert "q = [0.5, −0.5]" in prompt and "k_3 = [1, −1] = 2q" in prompt and "v = [2, 1]" in prompt
+    assert f"tanh(1.5) = {f4(np.tanh(1.5))}" in explanation and f"tanh(−1.5) = −{f4(np.tanh(1.5))}" in explanation
+    assert f"Scores {f4(scores[0])} and {f4(scores[2])}" in explanation
+
+
+def test_unit02_unmasked_padding_weight_question():
+    """Zero encoder outputs at padding still get a score; the quiz's total weight is recomputed."""
+    import torch
+
+    question = load_quiz("02").question("padding_weight_unmasked")
+    query, _, _, scores, exp, *_ = attend(np.array([True, True, True]))
+    padding_score = np.tanh(query) @ V  # a zero key: v^T tanh(q + 0)
+    assert f"[{', '.join(f4(x) for x in scores)}]" in question.prompt
+    total = 2 * np.exp(padding_score) / (exp.sum() + 2 * np.exp(padding_score))
+    assert score_answer(question, float(total)) == 1 and score_answer(question, 0.0) == 0
+    explanation = flat(question.explanation)
+    assert f"= {f4(padding_score)}" in explanation and f"exp({f4(padding_score)}) = {f4(np.exp(padding_score))}" in explanation
+    assert f"2·{f4(np.exp(padding_score))} / ({f4(exp.sum())} + 2·{f4(np.exp(padding_score))}) = {total:.3f}" in explanation
+    # The course's encoder really leaves zeros at padding, and its attention layer agrees.
+    encoder = torch_model(attention=True, vocab=20, embed=8, hidden=6).encoder
+    outputs, _ = encoder(torch.tensor([[4, 5, 6, 0, 0]]), torch.tensor([3]))
+    assert outputs[0, 3:].abs().max().item() == 0.0
+    from seq2bert.configs import Seq2SeqConfig
+    from seq2bert.torch.seq2seq import AdditiveAttention
+
+    layer = AdditiveAttention(Seq2SeqConfig(src_vocab=5, tgt_vocab=5, embed=2, hidden=2))
+    with torch.no_grad():
+        layer.w_q.weight.copy_(torch.tensor(W_Q.T))
+        layer.w_k.weight.copy_(torch.tensor(W_K.T))
+        layer.v.weight.copy_(torch.tensor(V[None]))
+    values = torch.tensor(np.vstack([ENC, np.zeros((2, 2))]), dtype=torch.float32)[None]  # (1, 5, D)
+    s_prev = torch.tensor(S_PREV, dtype=torch.float32)[None]
+    for mask, padding_weight in (([True] * 5, total), ([True] * 3 + [False] * 2, 0.0)):
+        _, weights = layer(s_prev, layer.project_keys(values), values, torch.tensor([mask]))
+        assert abs(weights[0, 3:].sum().item() - padding_weight) < 1e-6
+
+
+def test_unit02_encoder_state_has_seen_only_the_words_to_its_left():
+    """The lessons and quiz say h_j depends on words 1..j only: true of the course's encoder."""
+    import torch
+
+    encoder = torch_model(attention=True, vocab=20, embed=8, hidden=6).encoder
+    first, _ = encoder(torch.tensor([[4, 5, 6, 7, 8, 9]]), torch.tensor([6]))
+    changed, _ = encoder(torch.tensor([[4, 5, 16, 17, 18, 19]]), torch.tensor([6]))
+    assert torch.equal(first[0, :2], changed[0, :2]) and not torch.allclose(first[0, 2:], changed[0, 2:])
+    assert "h_j has seen words 1..j and nothing after them" in flat(lesson_text("02"))
+    question = load_quiz("02").question("encoder_sees_left")
+    right = question.choices[question.choice_ids.index(question.answer)].text
+    assert right == 'The words "the black", and nothing after them.'
+
+
+def test_lessons_and_quizzes_write_row_vector_projections():
+    """One notation: s_{i-1} W_q and h_j W_k with W_q, W_k of shape (D, A), as the code computes `query @ w_q`."""
+    texts = {"lesson 01": lesson_text("01"), "lesson 02": lesson_text("02")}
+    for unit in ("01", "02"):
+        quiz = load_quiz(unit)
+        texts[f"quiz {unit}"] = " ".join(q.prompt + " " + q.explanation + " " + " ".join(c.text for c in q.choices)
+                                         for q in quiz.questions)
+    for name, text in texts.items():
+        # A matrix written before its vector (W_q s_{i-1}), or H for the GRU width, is the old notation.
+        found = re.findall(r"W_[qko] (?:s_|h_|s\b|h\b|\[)|2HA", text)
+        assert not found, f"{name}: {found}"
+    lesson = lesson_text("02")
+    assert "e_ij = vᵀ tanh(s_{i-1} W_q + h_j W_k)" in lesson and "logits_i = [s_i; c_i] W_o + b_o" in lesson
+    assert "| W_q | projects the query: s_{i-1} W_q | (D, A) |" in lesson
+    assert "| W_k | projects the keys: h_j W_k | (D, A) |" in lesson
+    assert "logits_t = s_t W_o + b_o" in lesson_text("01")
+    assert "tanh(s_{i-1} W_q + h_j W_k)" in flat(load_quiz("02").question("attention_params").prompt)
+
+
+@pytest.mark.parametrize("unit", ["01", "02"])
+def test_lesson_section_references_exist(unit):
+    text = lesson_text(unit)
+    headings = dict(re.findall(r"^## (\d+)\. (.+)$", text, flags=re.MULTILINE))
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
+    for number in re.findall(r"[Ss]ection (\d+)", text):
+        assert number in headings, f"lesson {unit} refers to section {number}, which does not exist"
+    if unit == "02":
+        assert "Multiplicative attention (section 9)" in flat(text)
+        relatives = next(s for s in sections if s.startswith("9. "))
+        assert "Luong (multiplicative) attention" in relatives
+    else:
+        assert "(about a^T, section 8)" in flat(text) and headings["8"] == "Metrics"
+
+
+def test_unit02_names_query_keys_and_values():
+    for unit in ("01", "02"):
+        text = flat(lesson_text(unit))
+        assert all(f"**{name}**" in text for name in ("query", "keys", "values")), unit
+    assert "gradients clipped to a global norm of 1.0" in flat(lesson_text("02"))
+    assert "clipped** to a global norm of at most 1.0" in flat(lesson_text("01"))
+
+
+def test_gradient_clipping_in_the_lessons_is_the_training_default():
+    import inspect
+
+    from seq2bert.torch.train import train_seq2seq
+
+    assert inspect.signature(train_seq2seq).parameters["clip"].default == 1.0
 
 
 def test_unit02_parameter_counts():
@@ -333,20 +513,69 @@ def test_unit02_quiz_parameter_questions_match_the_code():
     quiz = load_quiz("02")
     attention = torch_model(attention=True, hidden=128, attention_width=64).decoder.attention
     assert quiz.question("attention_params").answer == 2 * 128 * 64 + 64 == count(attention)
-    added = quiz.question("params_added_by_attention")
-    difference = (count(torch_model(True, vocab=50, embed=32, hidden=64, attention_width=64))
-                  - count(torch_model(False, vocab=50, embed=32, hidden=64)))
-    assert added.answer == difference == (2 * 64 * 64 + 64) + 64 * 50
-    assert score_answer(added, difference + gru_parameters(32 + 64, 64) - gru_parameters(32, 64)) == 0
-    assert quiz.question("scores_per_sentence").answer == 20 * 25
+    assert "2·128·64 + 64 = 16448" in quiz.question("attention_params").explanation
+    width = quiz.question("decoder_input_width")
+    assert all(score_answer(width, answer) == 1 for answer in ("E + D", "d+e", "E+D", "E + H"))
+    assert all(score_answer(width, answer) == 0 for answer in ("E", "D", "2D", "E + 2D"))
+    output = quiz.question("output_layer_width")
+    assert score_answer(output, "2D") == 1 and score_answer(output, "D") == 0
 
 
 def test_unit02_heatmap_illustration_rows_sum_to_one():
+    """Rows sum to 1; the article `les` looks mostly at its noun, some at `the`; the swap shows."""
     text = lesson_text("02")
     rows = re.findall(r"^\| (les|chats|noirs|dorment|`<eos>`) \| ([\d.| ]+)\|$", text, flags=re.MULTILINE)
     assert len(rows) == 5
     weights = np.array([[float(x) for x in cells.split("|")] for _, cells in rows])
     assert weights.shape == (5, 4)
     assert np.allclose(weights.sum(axis=1), 1.0)
+    # The article needs its noun's gender and number: most of `les` on cats, some on the.
     # The adjective-noun swap: chats -> cats (column 2), noirs -> black (column 1).
-    assert weights.argmax(axis=1).tolist() == [0, 2, 1, 3, 3]
+    assert weights.argmax(axis=1).tolist() == [2, 2, 1, 3, 3]
+    les = weights[0]
+    assert les[2] > les[0] > max(les[1], les[3]) and les[0] + les[2] >= 0.8
+    assert "Putting much of the weight of `les` on `cats`, some on `the`" in flat(text)
+
+
+def test_unit02_examples_of_articles_and_dates_are_real_data():
+    """The article and date examples of lesson and quiz are what the course's data produce."""
+    from datetime import date
+
+    from seq2bert.data import dates, toy
+
+    lesson = flat(lesson_text("02"))
+    assert dates.render(date(2021, 3, 5), "mdy_slashes") == "03/05/2021" and "`03/05/2021` (5 March)" in lesson
+    assert dates.render(date(2021, 5, 3), "dmy_dots") == "03.05.2021" and "`03.05.2021` (3 May)" in lesson
+    quiz = load_quiz("02")
+    source = "the black cats see a dog"
+    target = toy.translate(source).split()
+    assert target[0] == "les" and toy.article("the", "m", False) == "le" and toy.article("the", "f", False) == "la"
+    for question_id in ("encoder_sees_left", "article_looks_at_noun"):
+        assert f'"{source}"' in flat(quiz.question(question_id).prompt)
+    # The gold alignment links the article to the determiner, as the lesson says.
+    assert (0, 0) in toy.alignment(source, " ".join(target))
+
+
+def test_unit01_quiz_explanations_show_the_recomputed_steps():
+    """The intermediate numbers of the worked answers, not only the final answers, are right."""
+    quiz = load_quiz("01")
+    e, d = 32, 64
+    encoder = flat(quiz.question("gru_param_count").explanation)
+    assert f"3 × ({e * d} + {d * d} + {2 * d}) = 3 × {e * d + d * d + 2 * d} = {gru_parameters(e, d)}" in encoder
+    decoder = flat(quiz.question("decoder_gru_params").explanation)
+    i = e + d
+    assert f"The input width is E + D = {i}" in decoder
+    assert (f"3 × ({i}·{d} + {d}·{d} + 2·{d}) = 3 × ({i * d} + {d * d} + {2 * d}) "
+            f"= 3 × {i * d + d * d + 2 * d} = {gru_parameters(i, d)}") in decoder
+    mask = LOSS_MASK.copy()
+    mask[0, 3] = False
+    terms = -np.log(LOSS_P[mask])
+    loss = flat(quiz.question("masked_loss_by_hand").explanation)
+    assert f"= {' + '.join(f4(x) for x in terms)} = {f4(terms.sum())} over N = {mask.sum()} real tokens: {f4(terms.mean())}" in loss
+    pairs = [("2021-05-03", "2021-03-05"), ("1999-12-31", "1999-12-31")]
+    right = sum(a == b for o, r in pairs for a, b in zip(o, r))
+    total = sum(len(r) for _, r in pairs)
+    exact = sum(o == r for o, r in pairs)
+    accuracy = flat(quiz.question("token_accuracy").explanation)
+    assert f"{right} of {total} positions are right, {right / total:g}" in accuracy
+    assert f"Exact match is {exact} of {len(pairs)}, {exact / len(pairs):g}" in accuracy

@@ -77,7 +77,10 @@ def test_wrong_answers_show_the_answer_and_skip_is_unanswered(tmp_path):
     lines = []
     path = take_quiz(QUIZ, name="Bo", out_dir=tmp_path, ask=scripted(replies), say=lines.append)
     text = "\n".join(lines)
-    assert "Not quite. The answer is: b) (1, 8, 128)" in text
+    shape = QUIZ.question("final_state_shape")
+    assert shape.answer != "a"
+    right = shape.choices[shape.choice_ids.index(shape.answer)].text
+    assert f"Not quite. The answer is: {shape.answer}) {right}" in text
     assert "Partly right (0.667 of 1 point)" in text
     assert text.count("Skipped (0 points).") == len(QUIZ.questions) - 2
     saved = json.loads(path.read_text(encoding="utf-8"))
