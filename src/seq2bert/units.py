@@ -145,7 +145,8 @@ UNITS = Catalogue((
              full=Seq2SeqSizes(date_train=20000, date_steps=2000, toy_train=40000, toy_steps=2000, eval_pairs=1000,
                                batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
          budget_seconds=60,
-         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding")),
+         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding",
+                 "seq2bert.check.recurrent")),
     Unit("02", "bahdanau_attention", "Bahdanau (additive) attention",
          sizes=ModeSizes(
              fast=Seq2SeqSizes(date_train=6000, date_steps=600, toy_train=8000, toy_steps=300, eval_pairs=400,
@@ -153,7 +154,7 @@ UNITS = Catalogue((
              full=Seq2SeqSizes(date_train=20000, date_steps=1000, toy_train=40000, toy_steps=1200, eval_pairs=1000,
                                batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
          budget_seconds=90,
-         checks=("seq2bert.check.additive", "seq2bert.check.masking")),
+         checks=("seq2bert.check.additive", "seq2bert.check.masking", "seq2bert.check.recurrent")),
 ))
 
 
