@@ -175,9 +175,11 @@ class Layer:
 
     def describe(self) -> str:
         w = self.widths
-        return {"attend": f"additive attention over a memory of shape {self.weights['memory'].shape}",
-                "cell": f"a GRU cell (input {w.embed} + {w.memory}, state {w.state})",
-                "output_layer": f"an affine map ({w.state} + {w.memory} -> {w.vocab})"}[self.kind]
+        if self.kind == "attend":
+            return f"additive attention over a memory of shape {self.weights['memory'].shape}"
+        if self.kind == "cell":
+            return f"a GRU cell (input {w.embed} + {w.memory}, state {w.state})"
+        return f"an affine map ({w.state} + {w.memory} -> {w.vocab})"
 
     def mutated(self, fw: Any, passed: Any) -> bool:
         return False
@@ -260,7 +262,7 @@ def _step_case(rng, label, lengths, source, embed, state, memory, vocab, attenti
 
 def _step_cases(rng: np.random.Generator) -> list[Case]:
     return [
-        _step_case(rng, "random", [5, 3], 5, embed=3, state=4, memory=6, vocab=7),
+        _step_case(rng, "random", [5, 3, 4], 5, embed=3, state=4, memory=6, vocab=7),
         _step_case(rng, "padded memory", [6, 2, 4], 6, embed=4, state=6, memory=3, vocab=8),
         _step_case(rng, "batch of 1, one source token", [1], 1, embed=2, state=3, memory=6, vocab=5),
         _step_case(rng, "batch size = source length", [3, 1, 2], 3, embed=5, state=2, memory=4, vocab=6),
@@ -305,9 +307,6 @@ def _output_input_swapped(embedded, state, attend, cell, output_layer):
     return output_layer(_cat(context, new_state)), new_state, weights
 
 
-_ORDER = ("attend with the previous state s_{i-1} first, then run the GRU on [y_{i-1}; c_i], then "
-          "predict from [s_i; c_i]")
-
 ATTENTION_STEP = Exercise(
     name="attention_step",
     references=references("attention_step"),
@@ -320,7 +319,8 @@ ATTENTION_STEP = Exercise(
     mistakes=(
         Mistake("attends_with_new_state", _attends_with_new_state,
                 "you attended with the new state s_i (Luong's order): Bahdanau's decoder attends with the "
-                f"previous state s_{{i-1}}, and the same context c_i feeds the GRU and the output layer; {_ORDER}"),
+                "previous state s_{i-1} before the GRU runs, and that one context c_i feeds both the GRU and "
+                "the output layer"),
         Mistake("weights_of_new_state", _weights_of_new_state,
                 "the logits and state are right, but the weights you return come from another attend() call "
                 "(with the new state): return the weights of the attend(state) call that made the context"),
