@@ -358,3 +358,47 @@ def test_solutions_pass_in_a_fresh_interpreter():
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "last_real_state: passed (6 cases)" in done.stdout and "attention_step: passed (4 cases)" in done.stdout
+
+
+# ---------------------------------------------------------------- the layers handed to attention_step
+
+
+def test_the_check_cell_is_a_real_gru_cell():
+    """The cell built from the case's NumPy weights equals torch.nn.GRUCell with those weights."""
+    import numpy as np
+
+    case = ATTENTION_STEP.make_cases(np.random.default_rng(1))[0]
+    layer, w = case.arguments["cell"], case.arguments["cell"].widths
+    gru = torch.nn.GRUCell(w.embed + w.memory, w.state)
+    with torch.no_grad():  # PyTorch keeps (3D, in) matrices, gates in the order reset, update, new
+        gru.weight_ih.copy_(torch.from_numpy(layer.weights["w_x"].T.copy()))
+        gru.weight_hh.copy_(torch.from_numpy(layer.weights["w_h"].T.copy()))
+        gru.bias_ih.copy_(torch.from_numpy(layer.weights["b_x"]))
+        gru.bias_hh.copy_(torch.from_numpy(layer.weights["b_h"]))
+    x = torch.randn(w.batch, w.embed + w.memory)
+    state = torch.from_numpy(case.args["state"])
+    expected = gru(x, state).detach().numpy()
+    for framework in FRAMEWORKS:
+        fw = exercises(framework).framework
+        got = fw.to_numpy(layer.for_framework(fw)(fw.to_tensor(x.numpy()), fw.to_tensor(state.numpy())))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.for_numpy()(x.numpy(), state.numpy()), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_the_check_attention_is_the_course_additive_attention(framework):
+    """attend(state) = the course's additive_scores, masked_softmax and context_vector over the padded memory."""
+    import numpy as np
+
+    fw = exercises(framework).framework
+    case = ATTENTION_STEP.make_cases(np.random.default_rng(2))[1]  # padded memory
+    p = case.arguments["attend"].weights
+    ops = {name: fw.reference(name) for name in ("additive_scores", "masked_softmax", "context_vector")}
+    memory, state = fw.to_tensor(p["memory"]), fw.to_tensor(case.args["state"])
+    scores = ops["additive_scores"](state, memory, fw.to_tensor(p["w_q"]), fw.to_tensor(p["w_k"]), fw.to_tensor(p["v"]))
+    weights = ops["masked_softmax"](scores, fw.to_tensor(p["mask"]))
+    context = ops["context_vector"](weights, memory)
+    got_context, got_weights = case.arguments["attend"].for_framework(fw)(state)
+    np.testing.assert_allclose(fw.to_numpy(got_weights), fw.to_numpy(weights), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fw.to_numpy(got_context), fw.to_numpy(context), rtol=1e-5, atol=1e-6)
+    assert np.all(fw.to_numpy(got_weights)[~p["mask"]] == 0) and not p["mask"].all()
