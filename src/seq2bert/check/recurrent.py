@@ -215,7 +215,8 @@ class Layer:
                 "[embedded; state]": "the state is cell's second argument; concatenate the context, not the "
                                      "state, to the embedding",
                 "the context alone": "concatenate the embedding and the context: the GRU reads [y_{i-1}; c_i]"})
-            _check_input("cell(x, state)", "state", state, w, d, "the previous decoder state s_{i-1}", {})
+            _check_input("cell(x, state)", "state", state, w, d, "the previous decoder state s_{i-1}", {
+                "the context alone": "the context goes into x; pass the decoder state you were given as state"})
             x, state = ops.prepare(x), ops.prepare(state)
             gx = x @ p["w_x"] + p["b_x"]  # (B, E + Dm) @ (E + Dm, 3D) -> (B, 3D)
             gh = state @ p["w_h"] + p["b_h"]  # (B, D) @ (D, 3D) -> (B, 3D)
