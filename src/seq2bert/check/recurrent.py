@@ -99,20 +99,19 @@ def _backend(fw: Any) -> SimpleNamespace:
         return SimpleNamespace(
             tensor=lambda array: np.asarray(array, dtype=bool if array.dtype == bool else np.float64),
             prepare=lambda x: np.asarray(x, dtype=np.float64),
-            cat=lambda parts: np.concatenate(parts, axis=-1), tanh=np.tanh,
-            sigmoid=lambda x: 1.0 / (1.0 + np.exp(-x)), softmax=softmax,
+            tanh=np.tanh, sigmoid=lambda x: 1.0 / (1.0 + np.exp(-x)), softmax=softmax,
             where=np.where, matvec=lambda m, v: m @ v)
     if fw.name == "pytorch":
         torch = fw.torch
         return SimpleNamespace(
-            tensor=fw.to_tensor, prepare=lambda x: x, cat=lambda parts: torch.cat(parts, dim=-1),
-            tanh=torch.tanh, sigmoid=torch.sigmoid, softmax=lambda x: torch.softmax(x, dim=-1),
+            tensor=fw.to_tensor, prepare=lambda x: x, tanh=torch.tanh, sigmoid=torch.sigmoid,
+            softmax=lambda x: torch.softmax(x, dim=-1),
             where=lambda mask, x, fill: torch.where(mask, x, torch.full_like(x, fill)),
             matvec=lambda m, v: m @ v)
     tf = fw.tf
     return SimpleNamespace(
-        tensor=fw.to_tensor, prepare=lambda x: x, cat=lambda parts: tf.concat(parts, axis=-1),
-        tanh=tf.tanh, sigmoid=tf.sigmoid, softmax=lambda x: tf.nn.softmax(x, axis=-1),
+        tensor=fw.to_tensor, prepare=lambda x: x, tanh=tf.tanh, sigmoid=tf.sigmoid,
+        softmax=lambda x: tf.nn.softmax(x, axis=-1),
         where=lambda mask, x, fill: tf.where(mask, x, tf.fill(tf.shape(x), tf.constant(fill, x.dtype))),
         matvec=tf.linalg.matvec)
 
