@@ -82,8 +82,8 @@ def test_catalogue_entries_name_budgets_and_check_modules():
     from seq2bert.check import exercise_names
 
     # Every unit's check modules register exactly the exercises its notebooks ask for.
-    assert sorted(exercise_names("01")) == ["greedy_decode", "masked_cross_entropy", "padding_mask"]
-    assert sorted(exercise_names("02")) == ["additive_scores", "context_vector", "masked_softmax"]
+    assert sorted(exercise_names("01")) == ["greedy_decode", "last_real_state", "masked_cross_entropy", "padding_mask"]
+    assert sorted(exercise_names("02")) == ["additive_scores", "attention_step", "context_vector", "masked_softmax"]
 
 
 def test_a_registered_unit_is_seen_everywhere(tmp_path):

@@ -145,7 +145,8 @@ UNITS = Catalogue((
              full=Seq2SeqSizes(date_train=20000, date_steps=2000, toy_train=40000, toy_steps=2000, eval_pairs=1000,
                                batch_size=64, embed=64, hidden=128, learning_rate=4e-3)),
          budget_seconds=60,
-         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding")),
+         checks=("seq2bert.check.masking", "seq2bert.check.losses", "seq2bert.check.decoding",
+                 "seq2bert.check.recurrent")),
     Unit("02", "bahdanau_attention", "Bahdanau (additive) attention",
          sizes=ModeSizes(
              fast=AttentionSizes(date_train=6000, date_steps=200, toy_train=8000, toy_steps=300, eval_pairs=400,
@@ -155,7 +156,7 @@ UNITS = Catalogue((
                                  batch_size=64, embed=64, hidden=128, learning_rate=4e-3,
                                  attention_steps=1200, short_words=20, short_steps=600)),
          budget_seconds=90,
-         checks=("seq2bert.check.additive", "seq2bert.check.masking")),
+         checks=("seq2bert.check.additive", "seq2bert.check.masking", "seq2bert.check.recurrent")),
 ))
 
 

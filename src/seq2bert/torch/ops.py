@@ -70,3 +70,26 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def context_vector(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Weighted sum of values: weights (B, S), values (B, S, D) -> (B, D)."""
     return (weights[:, None, :] @ values).squeeze(1)  # (B, 1, S) @ (B, S, D) -> (B, 1, D) -> (B, D)
+
+
+def last_real_state(outputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each sequence's state at its last real token: outputs (B, S, D), lengths (B,) -> (B, D).
+
+    The RNN ran over the padding too, so outputs[:, -1] is a state after padding tokens.
+    """
+    batch = torch.arange(outputs.shape[0], device=outputs.device)  # (B,)
+    return outputs[batch, lengths - 1]  # row b paired with position lengths[b] - 1 -> (B, D)
+
+
+def attention_step(embedded: torch.Tensor, state: torch.Tensor, attend: Callable, cell: Callable,
+                   output_layer: Callable):
+    """One Bahdanau decoder step: attend with s_{i-1}, run the GRU on [y_{i-1}; c_i], predict from [s_i; c_i].
+
+    embedded (B, E) is the previous target token's embedding, state (B, D) is s_{i-1};
+    attend(state) -> (context (B, Dm), weights (B, S)); cell(x, state) -> new state (B, D);
+    output_layer(x) -> logits (B, V). Returns (logits, new_state, weights).
+    """
+    context, weights = attend(state)  # (B, D) -> (B, Dm), (B, S)
+    new_state = cell(torch.cat([embedded, context], dim=-1), state)  # (B, E + Dm), (B, D) -> (B, D)
+    logits = output_layer(torch.cat([new_state, context], dim=-1))  # (B, D + Dm) -> (B, V)
+    return logits, new_state, weights
