@@ -429,6 +429,7 @@ print(f"long sources, teacher-forced accuracy: first word {long_curve[0]:.2f}, w
       f"{np.mean(long_curve[-10:]):.2f}")
 report.headline("toy teacher-forced accuracy, long sources, words 2-10 (no attention)", np.mean(long_curve[1:10]))
 report.headline("toy teacher-forced accuracy, long sources, words 11-30 (no attention)", np.mean(long_curve[10:30]))
+report.headline("toy teacher-forced accuracy, long sources, last ten words (no attention)", np.mean(long_curve[-10:]))
 
 # %% [markdown]
 # In full mode, for long sources the first words come out well; accuracy then falls along the
