@@ -105,7 +105,7 @@ def test_attention_step_shows_the_equations_and_the_order():
     assert "W_q s_{i-1}" not in text
     assert "softmax" in text and "\\alpha_{i1}" in text
     assert "\\sum_j \\alpha_{ij} h_j" in text
-    assert "as values" in text
+    assert "as keys" in text and "as values" in text and "the query" in text
     assert "[y_{i-1};\\, c_i]" in text
     assert "output layer\non $[s_i;\\, c_i]$" in texts(fig)
     assert "PREVIOUS state $s_{i-1}$" in text and "Luong" in text

@@ -194,11 +194,11 @@ def attention_step():
         for j, (y, word) in enumerate(zip(rows, SOURCE), start=1):
             _box(ax, 0.75, y, 1.1, 0.45, f"$h_{j}$  ({word})", ENCODER)
             _arrow(ax, [(1.3, y), (2.3, y)], ENCODER[0])
-        _label(ax, 0.75, top + 0.12, "encoder states", ha="center", va="bottom", size=_SMALL, colour=ENCODER[0])
+        _label(ax, 0.2, top + 0.12, "encoder states, as keys", ha="left", va="bottom", size=_SMALL, colour=ENCODER[0])
         # Previous decoder state: the query.
         s_y = 4.15
         _box(ax, 0.75, s_y, 1.1, 0.45, "$s_{i-1}$", DECODER)
-        _label(ax, 0.75, s_y + 0.3, "previous state", ha="center", va="bottom", size=_SMALL, colour=DECODER[0])
+        _label(ax, 0.2, s_y + 0.3, "previous state, the query", ha="left", va="bottom", size=_SMALL, colour=DECODER[0])
         _arrow(ax, [(2.85, s_y), (2.85, top)], DECODER[0])
         # Scores.
         _box(ax, 2.85, (top + bottom) / 2, 1.1, top - bottom, "", ATTENTION)
