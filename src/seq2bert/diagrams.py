@@ -6,7 +6,6 @@ lessons/figures/ (byte for byte the same on every run); `--check` lists the stal
 
 Colours are from the Okabe-Ito palette, which stays distinct under colour blindness; every
 box also carries its name, so nothing is told by colour alone.
-Shape legend: S source length, T target length.
 """
 from __future__ import annotations
 
@@ -60,26 +59,24 @@ def _canvas(width: float, height: float):
 
 
 def _box(ax, x: float, y: float, w: float, h: float, text: str, colours: tuple[str, str],
-         size: float = _FONT, bold: bool = False):
+         size: float = _FONT):
     """A rounded box centred on (x, y) with centred text."""
     from matplotlib.patches import FancyBboxPatch
 
     edge, fill = colours
     ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
                                 facecolor=fill, edgecolor=edge, linewidth=1.4))
-    ax.text(x, y, text, ha="center", va="center", fontsize=size, color=INK,
-            fontweight="bold" if bold else "normal")
+    ax.text(x, y, text, ha="center", va="center", fontsize=size, color=INK)
 
 
-def _arrow(ax, points: Sequence[tuple[float, float]], colour: str = INK, dashed: bool = False):
+def _arrow(ax, points: Sequence[tuple[float, float]], colour: str = INK):
     """A polyline through `points` with an arrow head at the last one."""
-    style = (0, (4, 2)) if dashed else "solid"
     xs, ys = zip(*points)
     if len(points) > 2:
-        ax.plot(xs[:-1], ys[:-1], color=colour, linewidth=1.3, linestyle=style, solid_capstyle="butt")
+        ax.plot(xs[:-1], ys[:-1], color=colour, linewidth=1.3, solid_capstyle="butt")
     ax.annotate("", xy=points[-1], xytext=points[-2],
-                arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.3, linestyle=style,
-                                shrinkA=0, shrinkB=0, mutation_scale=11))
+                arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.3, shrinkA=0, shrinkB=0,
+                                mutation_scale=11))
 
 
 def _label(ax, x: float, y: float, text: str, size: float = _FONT, colour: str = INK, **kwargs):
