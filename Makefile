@@ -8,7 +8,7 @@ STAMP := $(VENV)/.seq2bert-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install lab test test-fast run readme-timings record-results notebooks doctor clean help
+.PHONY: install lab test test-fast run readme-timings record-results notebooks figures doctor clean help
 help:
 	@echo "make lab        open JupyterLab on the course start page"
 	@echo "make test       run every test, every notebook included (fast mode)"
@@ -17,6 +17,7 @@ help:
 	@echo "make readme-timings  rewrite README's timing table from build/run/summary.csv"
 	@echo "make record-results  record build/run/metrics.json in lessons/measured.json (numbers lessons quote)"
 	@echo "make notebooks  regenerate notebooks/ and solutions/ from course/"
+	@echo "make figures    redraw the architecture diagrams in lessons/figures/"
 	@echo "make doctor     check that this machine can run the course"
 	@echo "make install    create .venv and install the course"
 
@@ -50,6 +51,9 @@ record-results: $(STAMP)
 
 notebooks: $(STAMP)
 	$(PY) -m seq2bert build
+
+figures: $(STAMP)
+	$(PY) -m seq2bert figures
 
 doctor: $(STAMP)
 	$(PY) -m seq2bert doctor

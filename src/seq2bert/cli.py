@@ -20,6 +20,7 @@ VERBS = {
     "grade": ("seq2bert.grade", "grade student notebooks (each in its own sandboxed process)"),
     "data": ("seq2bert.data.cli", "download optional real datasets into the user cache"),
     "units": ("seq2bert.catalog_cli", "list the course's units and their files"),
+    "figures": ("seq2bert.diagrams", "redraw the architecture diagrams in lessons/figures/ (--check: list stale ones)"),
 }
 
 

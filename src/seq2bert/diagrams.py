@@ -1,0 +1,348 @@
+"""Architecture diagrams of the course, drawn with matplotlib (nothing is downloaded).
+
+Each function returns a Figure about 9 inches wide and shows nothing by itself, like the
+functions of `seq2bert.plot`. `python -m seq2bert figures` writes them as SVG files into
+lessons/figures/ (byte for byte the same on every run); `--check` lists the stale ones.
+
+Colours are from the Okabe-Ito palette, which stays distinct under colour blindness; every
+box also carries its name, so nothing is told by colour alone.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+from typing import Callable, Sequence
+
+# Okabe-Ito colours: (edge, light fill) per role.
+ENCODER = ("#0072B2", "#D6EAF8")
+DECODER = ("#D55E00", "#FBE3CF")
+ATTENTION = ("#009E73", "#CCEFE3")
+CONTEXT = ("#CC79A7", "#F5DDEA")
+OUTPUT = ("#E69F00", "#FDEFCC")
+INK = "#222222"
+
+SOURCE = ("the", "black", "cat")
+TARGET = ("le", "chat", "noir", "<eos>")
+
+# Drawing and saving settings: fixed here so a figure looks (and saves) the same whatever
+# style the notebook set, and the SVG text stays text.
+_RC = {
+    # Matplotlib lays text out with its bundled DejaVu fonts; the SVG names fallbacks for viewers.
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Verdana", "Arial", "Helvetica"],
+    "font.monospace": ["DejaVu Sans Mono", "Menlo", "Consolas"],
+    "mathtext.fontset": "dejavusans",
+    "svg.fonttype": "none",
+    "svg.hashsalt": "seq2bert",
+    "svg.id": None,
+    "axes.grid": False,
+    "savefig.bbox": None,
+    "savefig.facecolor": "white",
+}
+_FONT = 10.0
+_SMALL = 8.5
+
+
+def _canvas(width: float, height: float):
+    """A figure whose single axes uses inches as data units, with the axes hidden."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(width, height))
+    # Detached from pyplot: the caller decides whether to show it (see seq2bert.plot).
+    plt.close(fig)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.set_xlim(0.0, width)
+    ax.set_ylim(0.0, height)
+    ax.set_axis_off()
+    return fig, ax
+
+
+def _box(ax, x: float, y: float, w: float, h: float, text: str, colours: tuple[str, str],
+         size: float = _FONT):
+    """A rounded box centred on (x, y) with centred text."""
+    from matplotlib.patches import FancyBboxPatch
+
+    edge, fill = colours
+    ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0,rounding_size=0.06",
+                                facecolor=fill, edgecolor=edge, linewidth=1.4))
+    ax.text(x, y, text, ha="center", va="center", fontsize=size, color=INK)
+
+
+def _arrow(ax, points: Sequence[tuple[float, float]], colour: str = INK):
+    """A polyline through `points` with an arrow head at the last one."""
+    xs, ys = zip(*points)
+    if len(points) > 2:
+        ax.plot(xs[:-1], ys[:-1], color=colour, linewidth=1.3, solid_capstyle="butt")
+    ax.annotate("", xy=points[-1], xytext=points[-2],
+                arrowprops=dict(arrowstyle="-|>", color=colour, linewidth=1.3, shrinkA=0, shrinkB=0,
+                                mutation_scale=11))
+
+
+def _label(ax, x: float, y: float, text: str, size: float = _FONT, colour: str = INK, **kwargs):
+    ax.text(x, y, text, fontsize=size, color=colour, **kwargs)
+
+
+def _token(ax, x: float, y: float, word: str, symbol: str, symbol_above: bool = False):
+    """A word with its symbol under it (or above it)."""
+    _label(ax, x, y, word, ha="center", va="center", family="monospace")
+    _label(ax, x, y + (0.27 if symbol_above else -0.27), symbol, ha="center", va="center")
+
+
+def _draw_encoder_decoder(ax, attention: bool) -> None:
+    """Encoder over SOURCE and decoder producing TARGET, on axes with inch units."""
+    enc_step, dec_step, box_w = 0.8, 1.5, 0.56
+    gru_y, in_y, out_y = 1.55, 0.65, 2.85
+    enc_x = [0.5 + enc_step * j for j in range(len(SOURCE))]
+    dec_x0 = enc_x[-1] + 1.55
+    dec_x = [dec_x0 + dec_step * i for i in range(len(TARGET))]
+    half = box_w / 2
+    for j, (x, word) in enumerate(zip(enc_x, SOURCE), start=1):
+        _token(ax, x, in_y, word, f"$x_{j}$")
+        _arrow(ax, [(x, in_y + 0.15), (x, gru_y - 0.25)], ENCODER[0])
+        _box(ax, x, gru_y, box_w, 0.5, "GRU", ENCODER)
+        if j < len(SOURCE):
+            _arrow(ax, [(x + half, gru_y), (enc_x[j] - half, gru_y)], ENCODER[0])
+            _label(ax, (x + enc_x[j]) / 2, gru_y - 0.1, f"$h_{j}$", ha="center", va="top")
+    inputs = ("<bos>",) + TARGET[:-1]
+    for i, (x, word, out) in enumerate(zip(dec_x, inputs, TARGET), start=1):
+        _token(ax, x - 0.1, in_y, word, f"$y_{i - 1}$" if i > 1 else "")
+        _arrow(ax, [(x - 0.1, in_y + 0.15), (x - 0.1, gru_y - 0.25)], DECODER[0])
+        _box(ax, x, gru_y, box_w, 0.5, "GRU", DECODER)
+        _arrow(ax, [(x + 0.1, gru_y + 0.25), (x + 0.1, out_y - 0.17)], DECODER[0])
+        _token(ax, x + 0.1, out_y, out, f"$y_{i}$", symbol_above=True)
+        if i < len(TARGET):
+            _arrow(ax, [(x + half, gru_y), (dec_x[i] - half, gru_y)], DECODER[0])
+            _label(ax, dec_x[i] - 0.42 * dec_step, gru_y - 0.1, f"$s_{i}$", ha="center", va="top")
+    # The decoder's first state is the encoder's last one in both models.
+    last = enc_x[-1] + half
+    if not attention:
+        c_x = (last + dec_x[0] - half) / 2
+        _arrow(ax, [(last, gru_y), (c_x - 0.17, gru_y)], ENCODER[0])
+        ax.add_patch(_circle(c_x, gru_y, 0.17, CONTEXT))
+        _label(ax, c_x, gru_y, "$c$", ha="center", va="center")
+        _label(ax, c_x, gru_y + 0.3, "$c = h_S$", ha="center", va="bottom", size=_SMALL)
+        _arrow(ax, [(c_x + 0.17, gru_y), (dec_x[0] - half, gru_y)], CONTEXT[0])
+        _label(ax, (c_x + dec_x[0] - half) / 2 + 0.04, gru_y - 0.1, "$s_0$", ha="center", va="top")
+        # c also enters every step next to the previous word (Cho et al. 2014).
+        bus_y = 0.18
+        _arrow(ax, [(c_x, gru_y - 0.17), (c_x, bus_y), (dec_x[0] + 0.16, bus_y), (dec_x[0] + 0.16, gru_y - 0.25)],
+               CONTEXT[0])
+        for x in dec_x[1:]:
+            _arrow(ax, [(x - dec_step + 0.16, bus_y), (x + 0.16, bus_y), (x + 0.16, gru_y - 0.25)], CONTEXT[0])
+        _label(ax, c_x + 0.1, bus_y - 0.04, "$c$ also enters every step, next to the previous word",
+               size=_SMALL, colour=CONTEXT[0], ha="left", va="top")
+        return
+    # Attention: every encoder state goes up to a bus that feeds an attention block per step.
+    bus_y, att_y = 3.55, 2.35
+    att_w = 0.62
+    for j, x in enumerate(enc_x, start=1):
+        ax.plot([x, x], [gru_y + 0.25, bus_y], color=ATTENTION[0], linewidth=1.3)
+        _label(ax, x + 0.05, 2.3, f"$h_{j}$", ha="left", va="center")
+    att_x = [x - 0.33 * dec_step for x in dec_x]
+    ax.plot([enc_x[0], att_x[-1]], [bus_y, bus_y], color=ATTENTION[0], linewidth=1.3)
+    _label(ax, enc_x[0], bus_y + 0.08, "every encoder state $h_1 \\dots h_S$ (keys and values), at every step",
+           size=_SMALL, colour=ATTENTION[0], ha="left", va="bottom")
+    _arrow(ax, [(last, gru_y), (dec_x[0] - half, gru_y)], DECODER[0])
+    _label(ax, (last + att_x[0] - att_w / 2) / 2, gru_y - 0.1, "$s_0 = h_S$", ha="center", va="top", size=_SMALL)
+    for i, (x, ax_x) in enumerate(zip(dec_x, att_x), start=1):
+        _box(ax, ax_x, att_y, att_w, 0.4, "attend", ATTENTION)
+        _arrow(ax, [(ax_x, bus_y), (ax_x, att_y + 0.2)], ATTENTION[0])
+        # The query is the PREVIOUS state s_{i-1}, taken from the line into this step.
+        riser = ax_x - att_w / 2 + 0.06
+        _arrow(ax, [(riser, gru_y), (riser, att_y - 0.2)], DECODER[0])
+        c_x = x - half + 0.06
+        _arrow(ax, [(c_x, att_y - 0.2), (c_x, gru_y + 0.25)], ATTENTION[0])
+        _label(ax, c_x + 0.05, (att_y + gru_y) / 2 - 0.05, f"$c_{i}$", ha="left", va="center",
+               colour=ATTENTION[0])
+
+
+def _circle(x: float, y: float, r: float, colours: tuple[str, str]):
+    from matplotlib.patches import Circle
+
+    return Circle((x, y), r, facecolor=colours[1], edgecolor=colours[0], linewidth=1.4)
+
+
+def encoder_decoder(attention: bool = False):
+    """The encoder-decoder of unit 01, or with attention=True the attention model of unit 02."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        height = 4.3 if attention else 3.75
+        fig, ax = _canvas(9.0, height)
+        _draw_encoder_decoder(ax, attention)
+        title = ("Encoder-decoder with attention (unit 02): each step looks at every $h_j$" if attention else
+                 "Encoder-decoder without attention (unit 01): the source reaches the decoder only through $c$")
+        _label(ax, 0.15, height - 0.12, title, size=11, ha="left", va="top", fontweight="bold")
+    return fig
+
+
+def attention_step():
+    """One Bahdanau decoder step i: attend with s_{i-1}, update the GRU, predict from [s_i; c_i]."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 5.2)
+        _label(ax, 0.15, 5.05, "One decoder step $i$ with additive (Bahdanau) attention", size=11,
+               ha="left", va="top", fontweight="bold")
+        rows = [2.85, 2.15, 1.45]
+        top, bottom = rows[0] + 0.32, rows[-1] - 0.32
+        # Encoder states, used twice: as keys (scores) and as values (weighted sum).
+        for j, (y, word) in enumerate(zip(rows, SOURCE), start=1):
+            _box(ax, 0.75, y, 1.1, 0.45, f"$h_{j}$  ({word})", ENCODER)
+            _arrow(ax, [(1.3, y), (2.3, y)], ENCODER[0])
+        _label(ax, 0.2, top + 0.12, "encoder states, as keys", ha="left", va="bottom", size=_SMALL, colour=ENCODER[0])
+        # Previous decoder state: the query.
+        s_y = 4.15
+        _box(ax, 0.75, s_y, 1.1, 0.45, "$s_{i-1}$", DECODER)
+        _label(ax, 0.2, s_y + 0.3, "previous state, the query", ha="left", va="bottom", size=_SMALL, colour=DECODER[0])
+        _arrow(ax, [(2.85, s_y), (2.85, top)], DECODER[0])
+        # Scores.
+        _box(ax, 2.85, (top + bottom) / 2, 1.1, top - bottom, "", ATTENTION)
+        for j, y in enumerate(rows, start=1):
+            _label(ax, 2.85, y, f"$e_{{i{j}}}$", ha="center", va="center")
+        _label(ax, 2.95, 3.45, "score  $e_{ij} = v^\\top \\tanh(s_{i-1} W_q + h_j W_k)$", ha="left",
+               va="center", colour=ATTENTION[0])
+        # Softmax over the source positions.
+        _box(ax, 4.3, (top + bottom) / 2, 0.95, top - bottom, "softmax\nover $j$", ATTENTION)
+        for y in rows:
+            _arrow(ax, [(3.4, y), (3.82, y)], ATTENTION[0])
+            _arrow(ax, [(4.78, y), (5.55, y)], ATTENTION[0])
+        for j, y in enumerate(rows, start=1):
+            _label(ax, 5.16, y + 0.05, f"$\\alpha_{{i{j}}}$", ha="center", va="bottom")
+        # Weighted sum of the values.
+        sum_x = 6.0
+        _box(ax, sum_x, (top + bottom) / 2, 0.9, top - bottom, "$c_i =$\n$\\sum_j \\alpha_{ij} h_j$", CONTEXT)
+        values_y = 0.75
+        _arrow(ax, [(0.75, rows[-1] - 0.225), (0.75, values_y), (sum_x, values_y), (sum_x, bottom)], ENCODER[0])
+        _label(ax, 3.4, values_y - 0.07, "the same $h_j$ again, now as values", ha="center", va="top",
+               size=_SMALL, colour=ENCODER[0])
+        # GRU on [y_{i-1}; c_i] with s_{i-1}, on the state line at the top.
+        gru_x = 7.1
+        _arrow(ax, [(1.3, s_y), (gru_x - 0.5, s_y)], DECODER[0])
+        _box(ax, gru_x, s_y, 1.0, 0.5, "GRU", DECODER)
+        _arrow(ax, [(gru_x - 0.2, 4.85), (gru_x - 0.2, s_y + 0.25)], DECODER[0])
+        _label(ax, gru_x - 0.28, 4.78, "$y_{i-1}$", ha="right", va="center")
+        _label(ax, gru_x - 0.1, 4.78, "input $[y_{i-1};\\, c_i]$", ha="left", va="center", size=_SMALL)
+        mid = (top + bottom) / 2
+        _arrow(ax, [(sum_x + 0.45, mid), (gru_x, mid), (gru_x, s_y - 0.25)], CONTEXT[0])
+        _label(ax, gru_x - 0.06, 3.2, "$c_i$", ha="right", va="center", colour=CONTEXT[0])
+        # The new state goes on to the next step and, with c_i, to the output layer.
+        out_x, out_y = 8.3, 1.35
+        _arrow(ax, [(gru_x + 0.5, s_y), (8.95, s_y)], DECODER[0])
+        _label(ax, gru_x + 0.6, s_y + 0.05, "$s_i$ (to step $i+1$)", ha="left", va="bottom", size=_SMALL)
+        _arrow(ax, [(out_x + 0.2, s_y), (out_x + 0.2, out_y + 0.35)], DECODER[0])
+        _arrow(ax, [(gru_x, mid), (out_x - 0.3, mid), (out_x - 0.3, out_y + 0.35)], CONTEXT[0])
+        _box(ax, out_x, out_y, 1.1, 0.7, "output layer\non $[s_i;\\, c_i]$", OUTPUT, size=_SMALL)
+        _arrow(ax, [(out_x, out_y - 0.35), (out_x, 0.75)], OUTPUT[0])
+        _label(ax, out_x, 0.7, "logits over $V$", ha="center", va="top", size=_SMALL)
+        # The order, numbered: attention uses the state from BEFORE the update.
+        steps = [(2.85 - 0.35, s_y - 0.4, "1"), (sum_x, top + 0.25, "2"), (gru_x + 0.45, s_y - 0.5, "3"),
+                 (out_x - 0.75, out_y - 0.15, "4")]
+        for x, y, number in steps:
+            ax.add_patch(_circle(x, y, 0.14, ("#000000", "#FFFFFF")))
+            _label(ax, x, y, number, ha="center", va="center", size=_SMALL, fontweight="bold")
+        _label(ax, 0.15, 0.32, "Order: (1) score with the PREVIOUS state $s_{i-1}$, (2) build $c_i$, "
+               "(3) the GRU gives $s_i$, (4) predict from $[s_i;\\, c_i]$.", size=_FONT, ha="left", va="center")
+        _label(ax, 0.15, 0.08, "Luong et al. (2015) attend with the new state $s_i$ instead: a different model.",
+               size=_SMALL, ha="left", va="center")
+    return fig
+
+
+def bottleneck_vs_attention():
+    """The unit 01 and unit 02 models one above the other, at the same scale."""
+    import matplotlib.pyplot as plt
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        low, high = 3.6, 4.4
+        fig = plt.figure(figsize=(9.0, low + high))
+        plt.close(fig)
+        for bottom, height, attention, title in [
+            (0.0, high, True, "With attention (unit 02): a fresh context $c_i$ per step, from every $h_j$"),
+            (high, low, False, "Without attention (unit 01): one vector $c$ for the whole source"),
+        ]:
+            ax = fig.add_axes((0.0, bottom / (low + high), 1.0, height / (low + high)))
+            ax.set_xlim(0.0, 9.0)
+            ax.set_ylim(0.0, height)
+            ax.set_axis_off()
+            _draw_encoder_decoder(ax, attention)
+            _label(ax, 0.15, height - 0.05, title, size=11, ha="left", va="top", fontweight="bold")
+        fig.add_artist(matplotlib.lines.Line2D([0.02, 0.98], [high / (low + high)] * 2, color="#999999",
+                                               linewidth=0.8))
+    return fig
+
+
+# File stem -> function that draws it.
+FIGURES: dict[str, Callable] = {
+    "encoder_decoder": lambda: encoder_decoder(attention=False),
+    "encoder_decoder_attention": lambda: encoder_decoder(attention=True),
+    "attention_step": attention_step,
+    "bottleneck_vs_attention": bottleneck_vs_attention,
+}
+TITLES = {
+    "encoder_decoder": "RNN encoder-decoder without attention",
+    "encoder_decoder_attention": "RNN encoder-decoder with additive attention",
+    "attention_step": "One decoder step with additive attention",
+    "bottleneck_vs_attention": "Encoder-decoder without and with attention",
+}
+
+
+def svg_bytes(fig, title: str = "") -> bytes:
+    """The figure as SVG, the same bytes on every run: fixed ids, no date, text kept as text."""
+    import matplotlib
+
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(_RC):
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": "seq2bert (matplotlib)",
+                                                    "Title": title})
+    return buffer.getvalue()
+
+
+def render_all() -> dict[str, bytes]:
+    """File name -> SVG bytes for every figure."""
+    return {f"{stem}.svg": svg_bytes(draw(), TITLES[stem]) for stem, draw in FIGURES.items()}
+
+
+def stale_figures(folder: Path) -> list[str]:
+    """Names of the figure files in `folder` that are missing or differ from a fresh drawing."""
+    folder = Path(folder)
+    return [name for name, data in render_all().items()
+            if not (folder / name).is_file() or (folder / name).read_bytes() != data]
+
+
+def write_figures(folder: Path) -> list[Path]:
+    """Write every figure into `folder` (created if needed); returns the paths written."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, data in render_all().items():
+        (folder / name).write_bytes(data)
+        written.append(folder / name)
+    return written
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 listing the figures that are missing or out of date")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the SVG files (default: lessons/figures of this checkout)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from seq2bert.units import CourseError, course_root
+
+    folder = args.out if args.out is not None else course_root() / "lessons" / "figures"
+    if folder.exists() and not folder.is_dir():
+        raise CourseError(f"{folder} is a file; --out needs a folder")
+    if args.check:
+        stale = stale_figures(folder)
+        for name in stale:
+            print(f"stale: {folder / name}  (run `python -m seq2bert figures` to redraw it)")
+        return 1 if stale else 0
+    for path in write_figures(folder):
+        print(f"wrote {path} ({path.stat().st_size // 1024} kB)")
+    return 0

@@ -1,0 +1,167 @@
+"""Architecture diagrams: committed SVGs are fresh, labels are there, drawing works headless."""
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from seq2bert import cli, diagrams, plot  # noqa: E402
+
+COMMITTED = Path(__file__).resolve().parents[1] / "lessons" / "figures"
+
+
+def texts(fig) -> list[str]:
+    """Every non-empty text drawn on the figure (arrows are empty annotations)."""
+    found = [t.get_text() for ax in fig.axes for t in ax.texts] + [t.get_text() for t in fig.texts]
+    return [t for t in found if t]
+
+
+def joined(fig) -> str:
+    return "\n".join(texts(fig))
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, bytes]:
+    return diagrams.render_all()
+
+
+def test_committed_figures_match_a_fresh_drawing_byte_for_byte(tmp_path, rendered):
+    written = diagrams.write_figures(tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{stem}.svg" for stem in diagrams.FIGURES)
+    for path in written:
+        committed = COMMITTED / path.name
+        assert committed.is_file(), f"{committed} is missing: run `python -m seq2bert figures`"
+        assert path.read_bytes() == committed.read_bytes(), (
+            f"{committed.name} is stale: run `python -m seq2bert figures` and commit the result")
+        # A second drawing in the same process gives the same bytes too (ids do not drift).
+        assert rendered[path.name] == path.read_bytes()
+
+
+def test_svgs_are_small_dated_never_and_keep_text_as_text(rendered):
+    for name, data in rendered.items():
+        assert len(data) < 150 * 1024, f"{name} is {len(data) // 1024} kB"
+        svg = data.decode("utf-8")
+        assert "<dc:date>" not in svg
+        assert "<text" in svg and "DejaVu Sans" in svg, f"{name}: text was turned into paths"
+        assert f"<title>{diagrams.TITLES[name[:-4]]}</title>" in svg
+        # The SVG width is the figure's 9 inches (648 pt): readable at notebook width.
+        assert 'width="648pt"' in svg
+
+
+def test_check_lists_stale_and_missing_files_and_exits_non_zero(tmp_path, capsys):
+    assert cli.main(["figures", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert cli.main(["figures", "--check", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == ""
+    (tmp_path / "attention_step.svg").write_bytes(b"<svg/>")
+    (tmp_path / "encoder_decoder.svg").unlink()
+    assert cli.main(["figures", "--check", "--out", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "attention_step.svg" in out and "encoder_decoder.svg" in out
+    assert "encoder_decoder_attention.svg" not in out
+    # --check writes nothing: the stale file is still stale.
+    assert (tmp_path / "attention_step.svg").read_bytes() == b"<svg/>"
+    assert diagrams.stale_figures(tmp_path) == ["encoder_decoder.svg", "attention_step.svg"]
+
+
+def test_encoder_decoder_labels_the_bottleneck():
+    fig = diagrams.encoder_decoder()
+    shown = texts(fig)
+    for word in ("the", "black", "cat", "<bos>", "le", "chat", "noir", "<eos>"):
+        assert word in shown, word
+    for symbol in ("$x_1$", "$x_3$", "$h_1$", "$y_1$", "$y_4$", "$s_0$", "$c$", "$c = h_S$"):
+        assert symbol in shown, symbol
+    assert shown.count("GRU") == len(diagrams.SOURCE) + len(diagrams.TARGET)
+    assert "every step" in joined(fig)
+    assert "attend" not in shown
+
+
+def test_encoder_decoder_with_attention_has_one_attention_block_per_step():
+    fig = diagrams.encoder_decoder(attention=True)
+    shown = texts(fig)
+    assert shown.count("attend") == len(diagrams.TARGET)
+    for i in range(1, len(diagrams.TARGET) + 1):
+        assert f"$c_{i}$" in shown
+    for j in range(1, len(diagrams.SOURCE) + 1):
+        assert f"$h_{j}$" in shown  # each state labelled where it rises to the attention bus
+    assert "$c$" not in shown
+    assert "keys and values" in joined(fig)
+
+
+def test_attention_step_shows_the_equations_and_the_order():
+    fig = diagrams.attention_step()
+    text = joined(fig)
+    # The score with row vectors times matrices, as in the code: s_{i-1} W_q, h_j W_k.
+    assert "e_{ij} = v^\\top \\tanh(s_{i-1} W_q + h_j W_k)" in text
+    assert "W_q s_{i-1}" not in text
+    assert "softmax" in text and "\\alpha_{i1}" in text
+    assert "\\sum_j \\alpha_{ij} h_j" in text
+    assert "as keys" in text and "as values" in text and "the query" in text
+    assert "[y_{i-1};\\, c_i]" in text
+    assert "output layer\non $[s_i;\\, c_i]$" in texts(fig)
+    assert "PREVIOUS state $s_{i-1}$" in text and "Luong" in text
+    assert [t for t in texts(fig) if t in "1234"] == ["1", "2", "3", "4"]
+
+
+def test_bottleneck_vs_attention_holds_both_models():
+    fig = diagrams.bottleneck_vs_attention()
+    shown = texts(fig)
+    assert shown.count("attend") == len(diagrams.TARGET)
+    assert "$c$" in shown and "$c_1$" in shown
+    assert "unit 01" in joined(fig) and "unit 02" in joined(fig)
+
+
+@pytest.mark.parametrize("stem", list(diagrams.FIGURES))
+def test_no_text_is_cut_off_or_overlaps_another(stem):
+    fig = diagrams.FIGURES[stem]()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    page = fig.bbox
+    boxes = []
+    for ax in fig.axes:
+        for artist in ax.texts:
+            if artist.get_text():
+                box = artist.get_window_extent(renderer)
+                assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1, (
+                    f"{artist.get_text()!r} leaves the figure")
+                boxes.append((artist.get_text(), box))
+    overlapping = [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2) if box_a.overlaps(box_b)]
+    assert overlapping == []
+
+
+def test_figures_look_the_same_under_the_course_style(rendered):
+    with matplotlib.rc_context():
+        plot.use_course_style()
+        matplotlib.rcParams["font.size"] = 20
+        assert diagrams.svg_bytes(diagrams.attention_step(), diagrams.TITLES["attention_step"]) == \
+            rendered["attention_step.svg"]
+
+
+def test_functions_return_figures_that_pyplot_does_not_show():
+    before = plt.get_fignums()
+    for draw in diagrams.FIGURES.values():
+        fig = draw()
+        assert tuple(fig.get_size_inches())[0] == 9.0
+    assert plt.get_fignums() == before
+
+
+def test_drawing_works_headless_in_a_fresh_process(tmp_path):
+    code = ("import matplotlib, io; from seq2bert import diagrams\n"
+            "for draw in diagrams.FIGURES.values():\n"
+            "    draw().savefig(io.BytesIO(), format='png')\n"
+            "print(matplotlib.get_backend())")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
+    env["PYTHONPATH"] = str(Path(diagrams.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().lower() == "agg"
