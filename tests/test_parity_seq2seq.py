@@ -23,9 +23,10 @@ def make_batch(seed=0):
     return src, lengths, tgt_in
 
 
-def twins(attention: bool, seed: int = 0):
+def twins(attention: bool, seed: int = 0, bidirectional: bool = False):
     """A PyTorch model with arbitrary weights and a TF model loaded with the same weights."""
-    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention, attention_width=12)
+    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention, attention_width=12,
+                           bidirectional=bidirectional)
     torch_model = t.Seq2Seq(config).eval()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # weights unlike the shared start, so the mapping itself is tested
@@ -47,14 +48,16 @@ def close(a, b):
     return float(np.abs(a - b).max())
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("attention", [False, True])
-def test_every_output_matches(attention):
-    torch_model, tf_model = twins(attention)
+def test_every_output_matches(attention, bidirectional):
+    torch_model, tf_model = twins(attention, bidirectional=bidirectional)
     src, lengths, tgt_in = make_batch()
     ts, tl, tt = torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in)
     ks, kl, kt = tf.constant(src), tf.constant(lengths), tf.constant(tgt_in)
     memory_t, state_t = torch_model.encoder(ts, tl)
     memory_k, state_k = tf_model.encoder(ks, kl)
+    assert memory_t.shape == (3, 7, 32 if bidirectional else 16)  # (B, S, Dm)
     assert close(memory_t, memory_k) <= TOL
     assert close(state_t, state_k) <= TOL
     logits_t, weights_t = torch_model(ts, tl, tt)
@@ -73,9 +76,10 @@ def test_every_output_matches(attention):
         assert close(decode_weights_t, decode_weights_k) <= TOL
 
 
-def test_final_state_ignores_padding():
+@pytest.mark.parametrize("attention, bidirectional", [(False, False), (False, True), (True, True)])
+def test_final_state_ignores_padding(attention, bidirectional):
     """The state handed to the decoder is the one at the last real token, whatever follows."""
-    torch_model, tf_model = twins(attention=False)
+    torch_model, tf_model = twins(attention=attention, bidirectional=bidirectional)
     src, lengths, tgt_in = make_batch()
     noisy = src.copy()
     noisy[noisy == 0] = 5  # junk where the padding was
@@ -122,10 +126,12 @@ def test_additive_attention_by_hand():
     np.testing.assert_allclose(context.detach().numpy(), [[e / (e + 1), 0.0]], atol=1e-6)
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("attention", [False, True])
-def test_same_seed_gives_the_same_start(attention):
+def test_same_seed_gives_the_same_start(attention, bidirectional):
     """Both twins draw their initial weights by layer type (seq2bert.init): equal outputs without copying."""
-    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention)
+    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention,
+                           bidirectional=bidirectional)
     src, lengths, tgt_in = make_batch()
     torch_logits, _ = t.Seq2Seq(config, seed=3)(torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in))
     tf_logits, _ = k.Seq2Seq(config, seed=3)(tf.constant(src), tf.constant(lengths), tf.constant(tgt_in))
@@ -134,8 +140,8 @@ def test_same_seed_gives_the_same_start(attention):
     assert close(tf_logits, other_logits) > 1e-2  # the seed matters
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_training_runs_track_each_other(attention):
+@pytest.mark.parametrize("attention, bidirectional", [(False, False), (True, False), (True, True)])
+def test_training_runs_track_each_other(attention, bidirectional):
     """Same start, same batches, same Adam settings: the twins' losses stay together."""
     from seq2bert.experiments import toy_task
     from seq2bert.tf.train import train_seq2seq as train_tf
@@ -143,7 +149,7 @@ def test_training_runs_track_each_other(attention):
 
     task = toy_task(300, 10, seed=0)
     config = Seq2SeqConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab), embed=16, hidden=32,
-                           attention=attention)
+                           attention=attention, bidirectional=bidirectional)
     torch_losses = np.array(train_torch(t.Seq2Seq(config, seed=1), task.train, steps=40, batch_size=16, learning_rate=1e-2))
     tf_losses = np.array(train_tf(k.Seq2Seq(config, seed=1), task.train, steps=40, batch_size=16, learning_rate=1e-2))
     assert torch_losses[-5:].mean() < 0.8 * torch_losses[:5].mean()  # it did learn

@@ -22,6 +22,9 @@ CONFIGS = [
     Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=False),
     Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=True, attention_width=12),
     Seq2SeqConfig(src_vocab=40, tgt_vocab=23, embed=5, hidden=7, attention=True),
+    Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=False, bidirectional=True),
+    Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=True, attention_width=12,
+                  bidirectional=True),
 ]
 
 
@@ -29,6 +32,7 @@ def name_list_weights(config: Seq2SeqConfig, seed: int) -> dict[str, np.ndarray]
     """The Seq2Seq start as drawn before the walk, from a hand-kept name list (units 01-02's numbers)."""
     rng = np.random.default_rng(seed)
     e, h, a = config.embed, config.hidden, config.attention_dim
+    m = 2 * h if config.bidirectional else h  # memory width Dm, written out by hand
 
     def gru(prefix, inputs, suffix):
         bound = 1.0 / np.sqrt(h)
@@ -44,13 +48,16 @@ def name_list_weights(config: Seq2SeqConfig, seed: int) -> dict[str, np.ndarray]
 
     weights = {"encoder.embedding.weight": rng.standard_normal((config.src_vocab, e))}
     weights.update(gru("encoder.rnn", e, "_l0"))
+    if config.bidirectional:
+        weights.update(gru("encoder.rnn", e, "_l0_reverse"))
+        weights.update(linear("encoder.bridge", h, h))
     weights["decoder.embedding.weight"] = rng.standard_normal((config.tgt_vocab, e))
     if config.attention:
         weights.update(linear("decoder.attention.w_q", h, a, bias=False))
-        weights.update(linear("decoder.attention.w_k", h, a, bias=False))
+        weights.update(linear("decoder.attention.w_k", m, a, bias=False))
         weights.update(linear("decoder.attention.v", a, 1, bias=False))
-        weights.update(gru("decoder.cell", e + h, ""))
-        weights.update(linear("decoder.output_layer", 2 * h, config.tgt_vocab))
+        weights.update(gru("decoder.cell", e + m, ""))
+        weights.update(linear("decoder.output_layer", h + m, config.tgt_vocab))
     else:
         weights.update(gru("decoder.rnn", e + h, "_l0"))
         weights.update(linear("decoder.output_layer", h, config.tgt_vocab))
@@ -73,9 +80,9 @@ def test_walk_draws_exactly_what_the_name_list_drew(config, seed):
     assert_same_weights(torch_weights.torch_state(torch_model), expected)  # and that is what the model holds
 
 
-@pytest.mark.parametrize("attention", [False, True])
-def test_walkers_cover_every_parameter(attention):
-    config = CONFIGS[int(attention)]
+@pytest.mark.parametrize("index", [0, 1, 3, 4])
+def test_walkers_cover_every_parameter(index):
+    config = CONFIGS[index]
     torch_model, tf_model = t.Seq2Seq(config), k.Seq2Seq(config)
     assert set(torch_weights.initial_weights(torch_model, 0)) == {name for name, _ in torch_model.named_parameters()}
     # Every Keras variable belongs to exactly one layer the walk visits, at the PyTorch module path.
@@ -126,6 +133,28 @@ def test_loader_reports_every_problem_in_one_line():
     assert "\n" not in text
     for path in ("decoder.output_layer.bias: missing", "decoder.rnn.bias_hh_l0: missing", "spare.weight: extra"):
         assert path in text
+
+
+def test_unidirectional_weights_do_not_load_into_a_bidirectional_encoder():
+    state = torch_weights.torch_state(t.Seq2Seq(CONFIGS[1]))
+    target = k.Seq2Seq(CONFIGS[4], seed=2)
+    before = [w.copy() for w in target.get_weights()]
+    with pytest.raises(WeightError) as raised:
+        tf_weights.load_torch_state(target, state)
+    text = str(raised.value)
+    assert "encoder.rnn.weight_ih_l0_reverse: missing (the Keras Bidirectional at encoder.rnn needs shape (48, 8))" in text
+    assert "encoder.bridge.weight: missing" in text
+    assert "decoder.attention.w_k.weight: shape (12, 16), but the Keras Dense at decoder.attention.w_k needs (12, 32)" in text
+    for old, new in zip(before, target.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+def test_only_a_bidirectional_gru_has_a_layout():
+    model = keras.Model()
+    model.rnn = keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True))
+    model.rnn(tf.zeros([1, 2, 3]))
+    with pytest.raises(WeightError, match=r"only a Bidirectional GRU has a PyTorch twin here, not a Bidirectional LSTM"):
+        tf_weights.initial_weights(model, 0)
 
 
 def test_gru_without_reset_after_is_refused():

@@ -18,7 +18,13 @@ class Seq2SeqConfig:
     hidden: int = 128  # GRU state width (D, the model width), for encoder and decoder
     attention: bool = True  # Bahdanau attention (unit 02) or a plain encoder–decoder (unit 01)
     attention_width: int = 0  # width A of the additive scorer; 0 means "same as hidden" (D)
+    bidirectional: bool = False  # encoder reads the source both ways (Bahdanau et al. 2015, sec. 3.2)
 
     @property
     def attention_dim(self) -> int:
         return self.attention_width or self.hidden
+
+    @property
+    def memory_width(self) -> int:
+        """Width Dm of each encoder state h_j: 2D with a bidirectional encoder ([forward; backward]), else D."""
+        return 2 * self.hidden if self.bidirectional else self.hidden

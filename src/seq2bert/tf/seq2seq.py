@@ -7,7 +7,7 @@ markedly slower.
 
 Shape legend: B batch, S source length, T target length, D model width (the GRU state),
 V target vocabulary; for this model also E embedding width, A attention (scorer) width,
-L decoded length.
+Dm memory width (width of an encoder state h_j: D, or 2D when bidirectional), L decoded length.
 """
 from __future__ import annotations
 
@@ -25,27 +25,41 @@ def gru(width: int, **kwargs) -> keras.layers.GRU:
 
 
 class Encoder(keras.layers.Layer):
-    """Embeds the source and runs a GRU over it; returns every state and the final one."""
+    """Embeds the source and runs a GRU over it; returns every state h_j and the decoder's start s_0.
+
+    Unidirectional: s_0 is the final state. Bidirectional (Bahdanau et al. 2015, sec. 3.2):
+    h_j = [forward h_j; backward h_j] and s_0 = tanh(W_s backward h_1 + b), through `bridge`.
+    """
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(config.src_vocab, config.embed, name="embedding")
-        self.rnn = gru(config.hidden, name="rnn")
+        if config.bidirectional:  # the GRU and a go_backwards copy of it; states concatenated
+            self.rnn = keras.layers.Bidirectional(gru(config.hidden), name="rnn")
+        else:
+            self.rnn = gru(config.hidden, name="rnn")
+        self.bridge = keras.layers.Dense(config.hidden, name="bridge") if config.bidirectional else None
 
     def call(self, src, src_len):
         mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
         x = self.embedding(src)  # (B, S) -> (B, S, E)
-        # With a mask the GRU carries its state over padding, so `final` is the last real state.
-        outputs, final = self.rnn(x, mask=mask)  # (B, S, D), (B, D)
+        # With a mask the GRU carries its state over padding, so the forward final state is the
+        # last real one, and the backward pass (which reads the reversed sequence, padding
+        # first) keeps its zero start until each sequence's last real token.
+        outputs, *finals = self.rnn(x, mask=mask)  # (B, S, Dm); one (B, D) per direction, backward last
         outputs = outputs * tf.cast(mask, outputs.dtype)[:, :, None]  # 0 at padding, as in PyTorch
-        return outputs, final
+        if self.bridge is None:
+            return outputs, finals[0]  # (B, S, D), (B, D)
+        # finals[-1] is the backward direction's last state, the one at position 1: (B, D).
+        return outputs, tf.tanh(self.bridge(finals[-1]))  # (B, S, 2D), (B, D)
 
 
 class Decoder(keras.layers.Layer):
     """A GRU decoder that sees the source only through the encoder's final state (unit 01).
 
     As in Cho et al. (2014), that state c both initialises the decoder and is fed in at every
-    step next to the previous token, so the decoder cannot forget it, only outgrow it.
+    step next to the previous token, so the decoder cannot forget it, only outgrow it. With a
+    bidirectional encoder, c is the encoder's s_0 (the bridged backward state), width D.
     """
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
@@ -82,11 +96,11 @@ class AdditiveAttention(keras.layers.Layer):
         self.v = keras.layers.Dense(1, use_bias=False, name="v")
 
     def project_keys(self, keys):
-        """W_k h_j for every source position, computed once per sentence: (B, S, D) -> (B, S, A)."""
+        """W_k h_j for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
         return self.w_k(keys)
 
     def call(self, query, projected_keys, values, mask):
-        """query (B, D), projected keys (B, S, A), values (B, S, D) -> context (B, D), weights (B, S)."""
+        """query (B, D), projected keys (B, S, A), values (B, S, Dm) -> context (B, Dm), weights (B, S)."""
         hidden = tf.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
         scores = tf.squeeze(self.v(hidden), -1)  # (B, S, A) -> (B, S, 1) -> (B, S)
         weights = ops.masked_softmax(scores, mask)
@@ -121,10 +135,10 @@ class AttentionDecoder(keras.layers.Layer):
 
     def step(self, prev, state, cache, memory, mask):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, D), (B, S)
-        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + D)
+        context, weights = self.attention(state, cache, memory, mask)  # (B, Dm), (B, S)
+        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + Dm)
         state, _ = self.cell(x, state)  # (B, D)
-        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, 2D) -> (B, V)
+        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, D + Dm) -> (B, V)
         return logits, state, weights
 
 
@@ -142,7 +156,7 @@ class Seq2Seq(keras.Model):
         load_torch_state(self, initial_weights(self, seed))
 
     def encode(self, src, src_len):
-        memory, state = self.encoder(src, src_len)  # (B, S, D), (B, D)
+        memory, state = self.encoder(src, src_len)  # (B, S, Dm), (B, D)
         mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
         return memory, state, mask, self.decoder.start(memory, state, mask)
 

@@ -7,6 +7,8 @@ what PyTorch keeps under that path:
 - A GRU stores gates as (reset, update, new) in PyTorch and (update, reset, new) in Keras,
   weights transposed, and Keras keeps the input and recurrent biases as the two rows of one
   (2, 3D) bias (its reset_after=True form, which is PyTorch's formula).
+- A Bidirectional GRU is PyTorch's nn.GRU(bidirectional=True): the forward layer takes the
+  `_l0` weights and the backward layer the `_l0_reverse` ones.
 - LayerNorm weight and bias are LayerNormalization's gamma and beta.
 A new kind of layer is taught once with `register_layout`; a new model needs nothing.
 """
@@ -81,6 +83,20 @@ def _gru(layer, w: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [kernel, recurrent, bias]
 
 
+def _bidirectional_shapes(layer) -> dict[str, tuple[int, ...]]:
+    if not isinstance(layer.forward_layer, keras.layers.GRU):
+        raise WeightError(f"{layer.name}: only a Bidirectional GRU has a PyTorch twin here, "
+                          f"not a Bidirectional {type(layer.forward_layer).__name__}")
+    backward = {f"{name}_reverse": shape for name, shape in _gru_shapes(layer.backward_layer).items()}
+    return {**_gru_shapes(layer.forward_layer), **backward}  # nn.GRU's order: forward, then reverse
+
+
+def _bidirectional(layer, w: dict[str, np.ndarray]) -> list[np.ndarray]:
+    forward = {name: value for name, value in w.items() if not name.endswith("_reverse")}
+    backward = {name.removesuffix("_reverse"): value for name, value in w.items() if name.endswith("_reverse")}
+    return _gru(layer.forward_layer, forward) + _gru(layer.backward_layer, backward)  # Keras: forward, then backward
+
+
 def _layer_norm_shapes(layer) -> dict[str, tuple[int, ...]]:
     shapes = {}
     if layer.scale:
@@ -99,6 +115,7 @@ register_layout(keras.layers.Embedding, Layout(init.embedding, lambda layer: {"w
 register_layout(keras.layers.Dense, Layout(init.linear, _dense_shapes, _dense))
 register_layout(keras.layers.GRU, Layout(init.recurrent, _gru_shapes, _gru))
 register_layout(keras.layers.GRUCell, Layout(init.recurrent, _gru_shapes, _gru))
+register_layout(keras.layers.Bidirectional, Layout(init.recurrent, _bidirectional_shapes, _bidirectional))
 register_layout(keras.layers.LayerNormalization, Layout(init.layer_norm, _layer_norm_shapes, _layer_norm))
 
 

@@ -2,7 +2,7 @@
 
 Shape legend: B batch, S source length, T target length, D model width (the GRU state),
 V target vocabulary; for this model also E embedding width, A attention (scorer) width,
-L decoded length.
+Dm memory width (width of an encoder state h_j: D, or 2D when bidirectional), L decoded length.
 """
 from __future__ import annotations
 
@@ -16,27 +16,37 @@ from seq2bert.torch.weights import initial_weights, load_weights
 
 
 class Encoder(nn.Module):
-    """Embeds the source and runs a GRU over it; returns every state and the final one."""
+    """Embeds the source and runs a GRU over it; returns every state h_j and the decoder's start s_0.
+
+    Unidirectional: s_0 is the final state. Bidirectional (Bahdanau et al. 2015, sec. 3.2):
+    h_j = [forward h_j; backward h_j] and s_0 = tanh(W_s backward h_1 + b), through `bridge`.
+    """
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         self.embedding = nn.Embedding(config.src_vocab, config.embed)
-        self.rnn = nn.GRU(config.embed, config.hidden, batch_first=True)
+        self.rnn = nn.GRU(config.embed, config.hidden, batch_first=True, bidirectional=config.bidirectional)
+        self.bridge = nn.Linear(config.hidden, config.hidden) if config.bidirectional else None
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor):
         x = self.embedding(src)  # (B, S) -> (B, S, E)
-        # Packing makes the final state the one at each sequence's last real token.
+        # Packing ends the forward pass at each sequence's last real token and starts the
+        # backward pass there, so padding never enters either direction.
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, final = self.rnn(packed)  # final: (1, B, D)
-        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, D), 0 at padding
-        return outputs, final[0]  # (B, S, D), (B, D)
+        packed_out, final = self.rnn(packed)  # final: (1 or 2 directions, B, D), backward last
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.shape[1])  # (B, S, Dm), 0 at padding
+        if self.bridge is None:
+            return outputs, final[0]  # (B, S, D), (B, D)
+        # final[-1] is the backward direction's last state, the one at position 1: (B, D).
+        return outputs, torch.tanh(self.bridge(final[-1]))  # (B, S, 2D), (B, D)
 
 
 class Decoder(nn.Module):
     """A GRU decoder that sees the source only through the encoder's final state (unit 01).
 
     As in Cho et al. (2014), that state c both initialises the decoder and is fed in at every
-    step next to the previous token, so the decoder cannot forget it, only outgrow it.
+    step next to the previous token, so the decoder cannot forget it, only outgrow it. With a
+    bidirectional encoder, c is the encoder's s_0 (the bridged backward state), width D.
     """
 
     def __init__(self, config: Seq2SeqConfig):
@@ -69,15 +79,15 @@ class AdditiveAttention(nn.Module):
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         self.w_q = nn.Linear(config.hidden, config.attention_dim, bias=False)
-        self.w_k = nn.Linear(config.hidden, config.attention_dim, bias=False)
+        self.w_k = nn.Linear(config.memory_width, config.attention_dim, bias=False)
         self.v = nn.Linear(config.attention_dim, 1, bias=False)
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """W_k h_j for every source position, computed once per sentence: (B, S, D) -> (B, S, A)."""
+        """W_k h_j for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
         return self.w_k(keys)
 
     def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
-        """query (B, D), projected keys (B, S, A), values (B, S, D) -> context (B, D), weights (B, S)."""
+        """query (B, D), projected keys (B, S, A), values (B, S, Dm) -> context (B, Dm), weights (B, S)."""
         hidden = torch.tanh(self.w_q(query)[:, None, :] + projected_keys)  # (B, 1, A) + (B, S, A) -> (B, S, A)
         scores = self.v(hidden).squeeze(-1)  # (B, S, A) -> (B, S, 1) -> (B, S)
         weights = ops.masked_softmax(scores, mask)
@@ -91,8 +101,8 @@ class AttentionDecoder(nn.Module):
         super().__init__()
         self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
         self.attention = AdditiveAttention(config)
-        self.cell = nn.GRUCell(config.embed + config.hidden, config.hidden)
-        self.output_layer = nn.Linear(2 * config.hidden, config.tgt_vocab)
+        self.cell = nn.GRUCell(config.embed + config.memory_width, config.hidden)
+        self.output_layer = nn.Linear(config.hidden + config.memory_width, config.tgt_vocab)
 
     def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Per-sentence work done once before decoding: W_k h_j for every source position."""
@@ -109,10 +119,10 @@ class AttentionDecoder(nn.Module):
 
     def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, D), (B, S)
-        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + D)
+        context, weights = self.attention(state, cache, memory, mask)  # (B, Dm), (B, S)
+        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + Dm)
         state = self.cell(x, state)  # (B, D)
-        logits = self.output_layer(torch.cat([state, context], dim=-1))  # (B, 2D) -> (B, V)
+        logits = self.output_layer(torch.cat([state, context], dim=-1))  # (B, D + Dm) -> (B, V)
         return logits, state, weights
 
 
@@ -128,7 +138,7 @@ class Seq2Seq(nn.Module):
         load_weights(self, initial_weights(self, seed))
 
     def encode(self, src: torch.Tensor, src_len: torch.Tensor):
-        memory, state = self.encoder(src, src_len)  # (B, S, D), (B, D)
+        memory, state = self.encoder(src, src_len)  # (B, S, Dm), (B, D)
         mask = ops.padding_mask(src_len, src.shape[1])  # (B, S)
         return memory, state, mask, self.decoder.start(memory, state, mask)
 
