@@ -102,8 +102,10 @@ diagrams.attention_step()
 # ### Exercise 1: additive scores
 #
 # Write `additive_scores(query, keys, w_q, w_k, v)`: `query (B, D)`, `keys (B, S, D)` →
-# scores `(B, S)`. Project both, add them with broadcasting (the query is the same for every
-# source position), apply `tanh`, then contract the last axis with `v`.
+# scores `(B, S)`, one per source position, computed for the whole batch at once.
+#
+# Work out the shapes before you write code: what shape does $s_{i-1} W_q$ have, what shape
+# $h_j W_k$ for all $j$ at once, and how do you add one query to every key of its own sentence?
 
 # %% framework="pytorch" exercise="additive_scores"
 def additive_scores(query, keys, w_q, w_k, v):
@@ -137,8 +139,11 @@ def additive_scores(query, keys, w_q, w_k, v):
 # ### Exercise 2: masked softmax
 #
 # Write `masked_softmax(scores, mask)`: `scores (B, S)`, `mask (B, S)` bool (True at real
-# tokens) → weights `(B, S)` that sum to 1 over the real positions of each row. Replace the
-# masked scores by a very negative number (`ops.MASK_VALUE` is −10⁹) *before* the softmax.
+# tokens) → weights `(B, S)` that sum to 1 over the real positions of each row and are exactly
+# 0 at padding. (`ops.MASK_VALUE`, −10⁹, is a score whose exponential is 0 in float32.)
+#
+# Predict first: if you took a plain softmax and then set the padding weights to 0, what would
+# go wrong?
 
 # %% framework="pytorch" exercise="masked_softmax"
 def masked_softmax(scores, mask):
@@ -569,26 +574,31 @@ for name, predictions, attention in (("left-to-right", short_predictions, short_
 # %%
 uni_rows = experiments.alignment_by_class(toy_task, short_predictions, short_attention)
 bi_rows = experiments.alignment_by_class(toy_task, bi_predictions, bi_attention)
-report.headline("articles on their own word, left-to-right encoder", uni_rows["article on its own word"]["accuracy"])
-report.headline("articles on their own word, bidirectional encoder", bi_rows["article on its own word"]["accuracy"])
+uni_on_noun, bi_on_noun = uni_rows["article on its noun"]["accuracy"], bi_rows["article on its noun"]["accuracy"]
+report.headline("articles looking at their noun, left-to-right encoder", uni_on_noun)
+report.headline("articles looking at their noun, bidirectional encoder", bi_on_noun)
+report.headline("articles looking just before their determiner, bidirectional encoder",
+                bi_rows["article on the word before its own"]["accuracy"])
+assert uni_on_noun - bi_on_noun >= 0.3, "the bidirectional encoder should move the articles' attention off the noun"
 index = experiments.reordered_example(toy_task, bi_predictions)
 plot.attention_grid([heatmap_example(toy_task, index, short_predictions, short_attention),
                      heatmap_example(toy_task, index, bi_predictions, bi_attention)], ncols=2,
                     title="Left-to-right (left) and bidirectional (right) encoder")
 
 # %% [markdown]
-# And on dates, where a left-to-right state at a digit cannot know yet what the digit means:
-
-# %%
-_, _, bi_date_predictions, bi_date_attention = train_model(date_task, date_task.train, sizes.date_steps,
-                                                           bidirectional=True, label="dates, bidirectional")
-bi_copying = experiments.digits_on_same_digit(date_task, bi_date_predictions, bi_date_attention)
-report.headline("dates: digits looking at the same digit (bidirectional encoder)", bi_copying)
-print(f"digits looking at a source character equal to them: left-to-right {date_copying:.1%}, "
-      f"bidirectional {bi_copying:.1%}")
-plot.attention_grid([heatmap_example(date_task, i, bi_date_predictions, bi_date_attention, joiner="") for i in range(4)],
-                    ncols=2, title="Attention while normalising dates (bidirectional encoder)")
-
+# With a left-to-right encoder, the noun's state is the first to know the noun's gender and
+# number, so the article looks there. With a bidirectional encoder, the backward half of
+# every state in front of the noun has already read it: the article no longer needs the
+# noun's position. Its strongest weight leaves the noun, mostly for the word just before the
+# determiner, whose backward half has just read the whole noun phrase. Same data, same steps —
+# only the encoder changed, and with it where "the right place to look" is. An attention map
+# shows where the information sits in the encoder states, not which word translates which.
+#
+# **Try it yourself (not run here, to keep the notebook short):** train the date model of
+# section 7 with `bidirectional=True` and compare its heatmaps and
+# `experiments.digits_on_same_digit(...)` with the left-to-right model's. Do the digits move
+# onto the digits they copy, now that every state has read the separators?
+#
 # %% [markdown]
 # ## 12. What you have seen
 #

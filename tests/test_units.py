@@ -13,7 +13,7 @@ import pytest
 
 from seq2bert import runner, settings, units
 from seq2bert.build import SkippedUnitWarning, generate
-from seq2bert.settings import ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, ModeSizes, Seq2SeqSizes
 from seq2bert.units import UNITS, Catalogue, CourseError, Unit, get_unit, register, registered
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -40,17 +40,20 @@ SEQ2SEQ_SIZES = {
                        batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
     ("01", False): dict(date_train=20000, date_steps=2000, toy_train=40000, toy_steps=2000, eval_pairs=1000,
                         batch_size=64, embed=64, hidden=128, learning_rate=4e-3),
-    ("02", True): dict(date_train=6000, date_steps=600, toy_train=8000, toy_steps=300, eval_pairs=400,
-                       batch_size=64, embed=64, hidden=128, learning_rate=6e-3),
-    ("02", False): dict(date_train=20000, date_steps=1000, toy_train=40000, toy_steps=1200, eval_pairs=1000,
-                        batch_size=64, embed=64, hidden=128, learning_rate=4e-3),
+    ("02", True): dict(date_train=6000, date_steps=400, toy_train=8000, toy_steps=200, eval_pairs=400,
+                       batch_size=64, embed=64, hidden=128, learning_rate=6e-3,
+                       attention_steps=200, short_words=20, short_steps=150),
+    ("02", False): dict(date_train=20000, date_steps=600, toy_train=40000, toy_steps=1200, eval_pairs=1000,
+                        batch_size=64, embed=64, hidden=128, learning_rate=4e-3,
+                        attention_steps=1200, short_words=20, short_steps=600),
 }
+SIZE_TYPES = {"01": Seq2SeqSizes, "02": AttentionSizes}
 
 
 @pytest.mark.parametrize("unit, fast", sorted(SEQ2SEQ_SIZES))
 def test_seq2seq_units_keep_their_sizes(unit, fast):
     chosen = settings.sizes(unit, fast=fast)
-    assert type(chosen) is Seq2SeqSizes
+    assert type(chosen) is SIZE_TYPES[unit]
     assert asdict(chosen) == SEQ2SEQ_SIZES[unit, fast]
 
 
@@ -74,11 +77,11 @@ def test_session_carries_the_units_sizes(monkeypatch):
     monkeypatch.setenv("SEQ2BERT_FAST", "1")
     session = setup("2", "torch", plots=False)
     assert session.sizes is get_unit("02").sizes.fast
-    assert session.sizes.date_steps == 600  # the attribute the notebooks read
+    assert session.sizes.date_steps == 400  # the attribute the notebooks read
 
 
 def test_catalogue_entries_name_budgets_and_check_modules():
-    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 90)]
+    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 150)]
     from seq2bert.check import exercise_names
 
     # Every unit's check modules register exactly the exercises its notebooks ask for.

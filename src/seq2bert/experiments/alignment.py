@@ -20,7 +20,9 @@ def alignment_by_class(task: Task, predictions: list[list[int]], attention: list
     Counted over held-out sentences translated exactly (so positions line up). Articles and
     adjectives get three rows: on their own English word (the gold link; for "des", which has
     none, the noun), on the noun they agree with (which alone reveals gender and number), and
-    on either. Returns {row: {"accuracy", "count"}}, e.g. row "article on its noun".
+    on either. Articles get a fourth, "on the word before its own": with a bidirectional encoder
+    the state just before a noun phrase has read the whole phrase backwards. Returns
+    {row: {"accuracy", "count"}}, e.g. row "article on its noun".
     """
     hits: dict[str, int] = {}
     counts: dict[str, int] = {}
@@ -40,10 +42,13 @@ def alignment_by_class(task: Task, predictions: list[list[int]], attention: list
                 add(f"{word.word_class} on its own word", on_word)
                 add(f"{word.word_class} on its noun", on_noun)
                 add(f"{word.word_class} on either", on_word or on_noun)
+                if word.word_class == "article":  # where a backward encoder state has just read the phrase
+                    add("article on the word before its own", strongest == min(word.sources) - 1)
             else:
                 add(word.word_class, on_word)
     order = [c for c in toy.WORD_CLASSES if c not in AGREEING]
     order += [f"{c} on {where}" for c in AGREEING for where in ("its own word", "its noun", "either")]
+    order.insert(order.index("article on either") + 1, "article on the word before its own")
     return {row: {"accuracy": hits[row] / counts[row], "count": counts[row]} for row in order if row in counts}
 
 

@@ -135,11 +135,13 @@ class AttentionDecoder(keras.layers.Layer):
 
     def step(self, prev, state, cache, memory, mask):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, Dm), (B, S)
-        x = tf.concat([self.embedding(prev), context], axis=-1)  # (B, E + Dm)
-        state, _ = self.cell(x, state)  # (B, D)
-        logits = self.output_layer(tf.concat([state, context], axis=-1))  # (B, D + Dm) -> (B, V)
-        return logits, state, weights
+        attend = lambda query: self.attention(query, cache, memory, mask)  # noqa: E731  (B, D) -> (B, Dm), (B, S)
+        return ops.attention_step(self.embedding(prev), state, attend, self.next_state, self.output_layer)
+
+    def next_state(self, x, state):
+        """The GRU update: input (B, E + Dm), state (B, D) -> new state (B, D)."""
+        new_state, _ = self.cell(x, state)  # Keras cells return (output, states); for a GRU both are s_i
+        return new_state
 
 
 class Seq2Seq(keras.Model):

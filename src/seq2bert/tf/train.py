@@ -61,7 +61,7 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
     return history
 
 
-def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 256):
+def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 512):
     """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
     predictions, attention = [], []
     for begin in range(0, len(data), batch_size):

@@ -119,11 +119,12 @@ class AttentionDecoder(nn.Module):
 
     def step(self, prev: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
         """One step: attend with s_{i-1}, feed [y_{i-1}; c_i] to the GRU, predict from [s_i; c_i]."""
-        context, weights = self.attention(state, cache, memory, mask)  # (B, Dm), (B, S)
-        x = torch.cat([self.embedding(prev), context], dim=-1)  # (B, E + Dm)
-        state = self.cell(x, state)  # (B, D)
-        logits = self.output_layer(torch.cat([state, context], dim=-1))  # (B, D + Dm) -> (B, V)
-        return logits, state, weights
+        attend = lambda query: self.attention(query, cache, memory, mask)  # noqa: E731  (B, D) -> (B, Dm), (B, S)
+        return ops.attention_step(self.embedding(prev), state, attend, self.next_state, self.output_layer)
+
+    def next_state(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        """The GRU update: input (B, E + Dm), state (B, D) -> new state (B, D)."""
+        return self.cell(x, state)
 
 
 class Seq2Seq(nn.Module):

@@ -50,7 +50,7 @@ def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size:
     return history
 
 
-def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 256):
+def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 512):
     """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
     predictions, attention = [], []
     model.eval()
