@@ -378,11 +378,13 @@ plot.attention_grid([heatmap_example(date_task, i, date_predictions, date_attent
                     ncols=2, title="Attention while normalising dates (left-to-right encoder)")
 
 # %% [markdown]
-# A month or a year written out is looked at where it stands. Digits are another matter: often
-# the model writes a digit while looking a little *later* in the source, at a position whose
-# state has read enough to know what the digit means. Attention goes to the encoder state that
-# holds the information, and with a left-to-right encoder that is not always the state of the
-# character being copied. How often does a copied digit look at a source character equal to it?
+# A month written as a name is looked at near its end, where the state has read enough
+# letters to tell which month it is. Digits are often written while the model looks a little
+# *later* than the digit itself — at the last digits of the year, or past a separator — at a
+# position whose state has read enough to know what the digit means. Attention goes to the
+# encoder state that holds the information, and with a left-to-right encoder that is not always
+# the state of the character being copied. How often does a copied digit look at a source
+# character equal to it?
 
 # %%
 date_copying = experiments.digits_on_same_digit(date_task, date_predictions, date_attention)
@@ -581,9 +583,9 @@ report.headline("articles looking just before their determiner, bidirectional en
                 bi_rows["article on the word before its own"]["accuracy"])
 assert uni_on_noun - bi_on_noun >= 0.3, "the bidirectional encoder should move the articles' attention off the noun"
 index = experiments.reordered_example(toy_task, bi_predictions)
-plot.attention_grid([heatmap_example(toy_task, index, short_predictions, short_attention),
-                     heatmap_example(toy_task, index, bi_predictions, bi_attention)], ncols=2,
-                    title="Left-to-right (left) and bidirectional (right) encoder")
+plot.attention_grid([dict(heatmap_example(toy_task, index, short_predictions, short_attention), title="left-to-right"),
+                     dict(heatmap_example(toy_task, index, bi_predictions, bi_attention), title="bidirectional")],
+                    ncols=2, title="Where the articles look, by encoder")
 
 # %% [markdown]
 # With a left-to-right encoder, the noun's state is the first to know the noun's gender and

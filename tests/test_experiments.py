@@ -109,6 +109,12 @@ def test_alignment_by_class_counts_articles_on_their_noun_as_explained(toy):
     assert rows["article on its noun"]["accuracy"] == 1.0 and rows["adjective on its noun"]["accuracy"] == 1.0
     assert rows["adjective on its own word"]["accuracy"] == 0.0
     assert experiments.alignment_accuracy(task, perfect, on_noun) == 1.0
+    before = attention_on(task, perfect, lambda w: max(w.sources[0] - 1, 0) if w.word_class == "article" else w.sources[0])
+    rows = experiments.alignment_by_class(task, perfect, before)
+    starts = sum(1 for (s, t), ids in zip(task.test_pairs, perfect)
+                 for w in toy_module.target_words(s, t) if w.word_class == "article" and w.sources[0] == 0)
+    count = rows["article on the word before its own"]["count"]
+    assert rows["article on the word before its own"]["accuracy"] == pytest.approx((count - starts) / count)
     on_first = attention_on(task, perfect, lambda w: 0)
     assert experiments.alignment_accuracy(task, perfect, on_first) < 0.3
 

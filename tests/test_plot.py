@@ -124,6 +124,11 @@ def test_quality_vs_length_bleu_scale_and_bad_values():
     assert fig.axes[0].get_ylim() == (0.0, 100.0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         plot.quality_vs_length({"m": {"4–10": -0.1}})
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        plot.quality_vs_length({"m": {"4–10": 100.001}})
+    # a perfect bucket's corpus BLEU, as sacrebleu returns it, is drawn at 100
+    fig = plot.quality_vs_length({"m": {"4–10": 100.00000000000001, "11–20": 60.0}}, ylabel="BLEU")
+    assert fig.axes[0].get_ylim() == (0.0, 100.0)
 
 
 def test_use_course_style_sets_rcparams_and_import_does_not():

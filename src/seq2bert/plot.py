@@ -174,7 +174,8 @@ def quality_vs_length(results: Mapping[str, Mapping[str, float]], ylabel: str = 
     for per_bucket in results.values():
         buckets.extend(b for b in per_bucket if b not in buckets)
     values = [v for per_bucket in results.values() for v in per_bucket.values()]
-    finite = [float(v) for v in values if np.isfinite(v)]
+    # sacrebleu can return 100.00000000000001 for a perfect bucket: round off float noise.
+    finite = [round(float(v), 9) for v in values if np.isfinite(v)]
     top = 1.0 if all(0.0 <= v <= 1.0 for v in finite) else 100.0
     if any(v < 0.0 or v > 100.0 for v in finite):
         raise ValueError("quality values must lie in [0, 1] (fractions) or [0, 100] (BLEU)")
