@@ -90,7 +90,7 @@ def test_final_state_ignores_padding(attention, bidirectional):
 
 
 def test_attention_matches_keras_additive_attention_where_they_coincide():
-    """Keras scores sum(scale * tanh(q + k)); with q = W_q s, k = W_k h and scale = v it is our e_j."""
+    """Keras scores sum(scale * tanh(q + k)); with q = s W_q, k = h W_k and scale = v it is our e_j."""
     _, tf_model = twins(attention=True)
     attention = tf_model.decoder.attention
     rng = np.random.default_rng(1)

@@ -35,7 +35,7 @@ def _additive_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _additive_hidden(query, keys, w_q, w_k):
-    """tanh(W_q s + W_k h_j): (B, D), (B, S, D) -> (B, S, A)."""
+    """tanh(s W_q + h_j W_k): (B, D), (B, S, D) -> (B, S, A)."""
     return np.tanh((query @ w_q)[:, None, :] + keys @ w_k)  # (B, 1, A) + (B, S, A)
 
 
@@ -53,10 +53,10 @@ ADDITIVE_SCORES = Exercise(
     reference=_additive_scores,
     mistakes=(
         Mistake("no_tanh", lambda query, keys, w_q, w_k, v: ((query @ w_q)[:, None, :] + keys @ w_k) @ v,
-                "the tanh is missing: apply tanh to W_q s + W_k h_j, then take the dot product with v"),
+                "the tanh is missing: apply tanh to s W_q + h_j W_k, then take the dot product with v"),
         Mistake("v_inside_tanh",
                 lambda query, keys, w_q, w_k, v: np.tanh(((query @ w_q)[:, None, :] + keys @ w_k) @ v),
-                "v is applied inside the tanh: first tanh(W_q s + W_k h_j), then the dot product with v"),
+                "v is applied inside the tanh: first tanh(s W_q + h_j W_k), then the dot product with v"),
         Mistake("sum_instead_of_v",
                 lambda query, keys, w_q, w_k, v: _additive_hidden(query, keys, w_q, w_k).sum(axis=-1),
                 "you summed the hidden features: take their dot product with v instead (hidden @ v)"),

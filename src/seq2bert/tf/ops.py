@@ -53,7 +53,7 @@ def greedy_decode(step: Callable, state, batch_size: int, bos_id: int, eos_id: i
 
 def additive_scores(query: tf.Tensor, keys: tf.Tensor, w_q: tf.Tensor,
                     w_k: tf.Tensor, v: tf.Tensor) -> tf.Tensor:
-    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j).
+    """Bahdanau scores e_j = v^T tanh(s W_q + h_j W_k).
 
     query (B, D), keys (B, S, D), w_q (D, A), w_k (D, A), v (A,) -> scores (B, S).
     """

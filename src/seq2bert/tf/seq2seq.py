@@ -87,7 +87,7 @@ class Decoder(keras.layers.Layer):
 
 
 class AdditiveAttention(keras.layers.Layer):
-    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j), masked softmax, weighted sum of h_j."""
+    """Bahdanau scores e_j = v^T tanh(s W_q + h_j W_k), masked softmax, weighted sum of h_j."""
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
@@ -96,7 +96,7 @@ class AdditiveAttention(keras.layers.Layer):
         self.v = keras.layers.Dense(1, use_bias=False, name="v")
 
     def project_keys(self, keys):
-        """W_k h_j for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
+        """h_j W_k for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
         return self.w_k(keys)
 
     def call(self, query, projected_keys, values, mask):
@@ -118,7 +118,7 @@ class AttentionDecoder(keras.layers.Layer):
         self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output_layer")
 
     def start(self, memory, state, mask):
-        """Per-sentence work done once before decoding: W_k h_j for every source position."""
+        """Per-sentence work done once before decoding: h_j W_k for every source position."""
         return self.attention.project_keys(memory)
 
     def call(self, tgt_in, state, cache, memory, mask):

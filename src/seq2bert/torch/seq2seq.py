@@ -74,7 +74,7 @@ class Decoder(nn.Module):
 
 
 class AdditiveAttention(nn.Module):
-    """Bahdanau scores e_j = v^T tanh(W_q s + W_k h_j), masked softmax, weighted sum of h_j."""
+    """Bahdanau scores e_j = v^T tanh(s W_q + h_j W_k), masked softmax, weighted sum of h_j."""
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
@@ -83,7 +83,7 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Linear(config.attention_dim, 1, bias=False)
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """W_k h_j for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
+        """h_j W_k for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
         return self.w_k(keys)
 
     def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
@@ -105,7 +105,7 @@ class AttentionDecoder(nn.Module):
         self.output_layer = nn.Linear(config.hidden + config.memory_width, config.tgt_vocab)
 
     def start(self, memory: torch.Tensor, state: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Per-sentence work done once before decoding: W_k h_j for every source position."""
+        """Per-sentence work done once before decoding: h_j W_k for every source position."""
         return self.attention.project_keys(memory)
 
     def forward(self, tgt_in: torch.Tensor, state: torch.Tensor, cache, memory: torch.Tensor, mask: torch.Tensor):
