@@ -20,8 +20,8 @@
 # - write a loss that ignores padding, and greedy decoding;
 # - tell a length-specific weakness from the plain arithmetic of longer outputs.
 #
-# **Time:** about an hour — 20 minutes to read the lesson, the rest here. Training takes about
-# four minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before `seq2bert.setup` for a
+# **Time:** about an hour — 20 minutes to read the lesson, the rest here. Training takes three to
+# five minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before `seq2bert.setup` for a
 # one-minute pass with smaller data and fewer steps (same code, weaker numbers).
 #
 # ## Setup
