@@ -218,6 +218,52 @@ def context_einsum(weights, values):  # correct
     return tf.einsum("bs,bsh->bh", weights, values)
 
 
+# ---------------------------------------------------------------- last_real_state and attention_step
+
+
+def last_state_at_end(outputs, lengths):
+    return outputs[:, -1]
+
+
+def last_state_off_by_one(outputs, lengths):
+    return tf.gather(outputs, tf.minimum(lengths, tf.cast(tf.shape(outputs)[1] - 1, lengths.dtype)), axis=1, batch_dims=1)
+
+
+def last_state_mean(outputs, lengths):
+    keep = tf.cast(tf.range(tf.shape(outputs)[1], dtype=lengths.dtype)[None, :] < lengths[:, None], outputs.dtype)
+    return tf.reduce_sum(outputs * keep[:, :, None], axis=1) / tf.cast(lengths, outputs.dtype)[:, None]
+
+
+def last_state_gather(outputs, lengths):  # correct
+    index = tf.stack([tf.range(tf.shape(outputs)[0], dtype=lengths.dtype), lengths - 1], axis=1)
+    return tf.gather_nd(outputs, index)
+
+
+def step_luong(embedded, state, attend, cell, output_layer):
+    context, _ = attend(state)
+    new_state = cell(tf.concat([embedded, context], -1), state)
+    context, weights = attend(new_state)
+    return output_layer(tf.concat([new_state, context], -1)), new_state, weights
+
+
+def step_old_state(embedded, state, attend, cell, output_layer):
+    context, weights = attend(state)
+    new_state = cell(tf.concat([embedded, context], -1), state)
+    return output_layer(tf.concat([new_state, context], -1)), state, weights
+
+
+def step_gru_swapped(embedded, state, attend, cell, output_layer):
+    context, weights = attend(state)
+    new_state = cell(tf.concat([context, embedded], -1), state)
+    return output_layer(tf.concat([new_state, context], -1)), new_state, weights
+
+
+def step_unpacked(embedded, state, attend, cell, output_layer):  # correct, written differently
+    attended = attend(state)
+    s_i = cell(tf.concat((embedded, attended[0]), axis=1), state)
+    return output_layer(tf.concat((s_i, attended[0]), axis=1)), s_i, attended[1]
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_one_short, "one True too few"),
@@ -251,6 +297,12 @@ WRONG = [
     ("context_vector", context_weighted_mean, "the weights already sum to 1"),
     ("context_vector", context_no_squeeze, "squeeze axis 1"),
     ("context_vector", context_wrong_axis, "you summed over the feature axis D"),
+    ("last_real_state", last_state_at_end, "outputs[:, -1] is the state after the padding"),
+    ("last_real_state", last_state_off_by_one, "off by one: positions count from 0"),
+    ("last_real_state", last_state_mean, "you averaged the real states"),
+    ("attention_step", step_luong, "(Luong's order)"),
+    ("attention_step", step_old_state, "you returned the state you were given"),
+    ("attention_step", step_gru_swapped, "not [context; embedded]"),
 ]
 
 RIGHT = [
@@ -260,6 +312,8 @@ RIGHT = [
     ("additive_scores", scores_tensordot),
     ("masked_softmax", softmax_additive_mask),
     ("context_vector", context_einsum),
+    ("last_real_state", last_state_gather),
+    ("attention_step", step_unpacked),
 ]
 
 

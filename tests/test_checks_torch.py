@@ -231,6 +231,53 @@ def context_broadcast(weights, values):  # correct
     return (weights.unsqueeze(-1) * values).sum(dim=1)
 
 
+# ---------------------------------------------------------------- last_real_state and attention_step
+
+
+def last_state_at_end(outputs, lengths):
+    return outputs[:, -1]
+
+
+def last_state_off_by_one(outputs, lengths):
+    return outputs[torch.arange(outputs.shape[0]), torch.clamp(lengths, max=outputs.shape[1] - 1)]
+
+
+def last_state_mean(outputs, lengths):
+    keep = (torch.arange(outputs.shape[1])[None, :] < lengths[:, None]).float()[:, :, None]
+    return (outputs * keep).sum(dim=1) / lengths[:, None].float()
+
+
+def last_state_gather(outputs, lengths):  # correct
+    index = (lengths - 1)[:, None, None].expand(-1, 1, outputs.shape[2])
+    return outputs.gather(1, index).squeeze(1)
+
+
+def step_luong(embedded, state, attend, cell, output_layer):
+    context, _ = attend(state)
+    new_state = cell(torch.cat([embedded, context], -1), state)
+    context, weights = attend(new_state)
+    return output_layer(torch.cat([new_state, context], -1)), new_state, weights
+
+
+def step_old_state(embedded, state, attend, cell, output_layer):
+    context, weights = attend(state)
+    new_state = cell(torch.cat([embedded, context], -1), state)
+    return output_layer(torch.cat([new_state, context], -1)), state, weights
+
+
+def step_gru_swapped(embedded, state, attend, cell, output_layer):
+    context, weights = attend(state)
+    new_state = cell(torch.cat([context, embedded], -1), state)
+    return output_layer(torch.cat([new_state, context], -1)), new_state, weights
+
+
+def step_unpacked(embedded, state, attend, cell, output_layer):  # correct, written differently
+    attended = attend(state)
+    gru_input = torch.concat((embedded, attended[0]), dim=1)
+    s_i = cell(gru_input, state)
+    return output_layer(torch.concat((s_i, attended[0]), dim=1)), s_i, attended[1]
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_less_equal, "one True too many"),
@@ -270,6 +317,12 @@ WRONG = [
     ("context_vector", context_wrong_axis, "you summed over the feature axis D"),
     ("context_vector", context_no_squeeze, "(B, 1, D) -> (B, D)"),
     ("context_vector", context_plain_matmul, "the context vectors have shape (2, 2, 3) but expected (2, 3)"),
+    ("last_real_state", last_state_at_end, "outputs[:, -1] is the state after the padding"),
+    ("last_real_state", last_state_off_by_one, "off by one: positions count from 0"),
+    ("last_real_state", last_state_mean, "you averaged the real states"),
+    ("attention_step", step_luong, "(Luong's order)"),
+    ("attention_step", step_old_state, "you returned the state you were given"),
+    ("attention_step", step_gru_swapped, "not [context; embedded]"),
 ]
 
 RIGHT = [
@@ -280,6 +333,8 @@ RIGHT = [
     ("masked_softmax", softmax_renormalised),
     ("masked_softmax", softmax_minus_inf),
     ("context_vector", context_broadcast),
+    ("last_real_state", last_state_gather),
+    ("attention_step", step_unpacked),
 ]
 
 

@@ -181,11 +181,11 @@ def test_update_timings_replaces_one_mode_and_keeps_the_other():
         "|---|---|---|---|---|",
         "| 01 | PyTorch | 35 | 60 | 144 |",  # full-mode seconds kept from the old table
         "| 01 | TensorFlow | 41 | 60 | 159 |",
-        "| 02 | PyTorch | 66 | 90 | — |",  # new rows in catalogue order; budgets from the catalogue
-        "| 02 | TensorFlow | 71 | 90 | — |",
+        "| 02 | PyTorch | 66 | 160 | — |",  # new rows in catalogue order; budgets from the catalogue
+        "| 02 | TensorFlow | 71 | 160 | — |",
     ]
     full = runner.update_timings(text, _summary(("02", "pytorch", "full", "ok", "221.0")))
-    assert "| 02 | PyTorch | 66 | 90 | 221 |" in full and "| 01 | PyTorch | 35 | 60 | 144 |" in full
+    assert "| 02 | PyTorch | 66 | 160 | 221 |" in full and "| 01 | PyTorch | 35 | 60 | 144 |" in full
     assert runner.update_timings(full, _summary(("02", "pytorch", "full", "ok", "221.0"))) == full  # idempotent
 
 
