@@ -569,15 +569,14 @@ assert short_attended["bleu_by_length"]["31–40"] > plain["bleu_by_length"]["31
 # %%
 _, _, bi_predictions, bi_attention = train_model(toy_task, short, sizes.short_steps, bidirectional=True,
                                                  label="short only, attention, bidirectional")
-for name, predictions, attention in (("left-to-right", short_predictions, short_attention),
-                                     ("bidirectional", bi_predictions, bi_attention)):
+uni_rows = experiments.alignment_by_class(toy_task, short_predictions, short_attention)
+bi_rows = experiments.alignment_by_class(toy_task, bi_predictions, bi_attention)
+for name, rows in (("left-to-right", uni_rows), ("bidirectional", bi_rows)):
     print(f"{name} encoder")
-    show_alignment_table(experiments.alignment_by_class(toy_task, predictions, attention))
+    show_alignment_table(rows)
     print()
 
 # %%
-uni_rows = experiments.alignment_by_class(toy_task, short_predictions, short_attention)
-bi_rows = experiments.alignment_by_class(toy_task, bi_predictions, bi_attention)
 uni_on_noun, bi_on_noun = uni_rows["article on its noun"]["accuracy"], bi_rows["article on its noun"]["accuracy"]
 report.headline("articles looking at their noun, left-to-right encoder", uni_on_noun)
 report.headline("articles looking at their noun, bidirectional encoder", bi_on_noun)

@@ -22,12 +22,9 @@ def accuracy_by_position(task: Task, teacher_forced: Sequence, buckets: tuple = 
     curves = {}
     for low, high in buckets:
         hits, totals = {}, {}
-        for (source, _), best, reference in zip(task.test_pairs, teacher_forced, _references(task)):
+        for (source, _), best, reference in _aligned(task, teacher_forced):
             if not low <= len(task.src_tokenize(source)) <= high:
                 continue
-            if len(best) != len(reference):
-                raise ValueError(f"a teacher-forced prediction has {len(best)} positions, its reference "
-                                 f"{len(reference)}: pass teacher_forced_predictions(...), not greedy output")
             for position, (guess, token) in enumerate(zip(best, reference)):
                 totals[position] = totals.get(position, 0) + 1
                 hits[position] = hits.get(position, 0) + int(guess == token)
@@ -35,9 +32,14 @@ def accuracy_by_position(task: Task, teacher_forced: Sequence, buckets: tuple = 
     return curves
 
 
-def _references(task: Task) -> list[np.ndarray]:
-    """Target ids with <eos>, one array per held-out pair."""
-    return [task.test.tgt_out[i, : int(task.test.tgt_len[i])] for i in range(len(task.test))]
+def _aligned(task: Task, teacher_forced: Sequence):
+    """(pair, prediction, reference ids with <eos>) per held-out pair; refuses predictions of another length."""
+    for i, (pair, best) in enumerate(zip(task.test_pairs, teacher_forced)):
+        reference = task.test.tgt_out[i, : int(task.test.tgt_len[i])]
+        if len(best) != len(reference):
+            raise ValueError(f"a teacher-forced prediction has {len(best)} positions, its reference "
+                             f"{len(reference)}: pass teacher_forced_predictions(...), not greedy output")
+        yield pair, best, reference
 
 
 def exact_match_if_independent(task: Task, teacher_forced: Sequence) -> dict:
@@ -51,10 +53,7 @@ def exact_match_if_independent(task: Task, teacher_forced: Sequence) -> dict:
     "exact_match"}} over the buckets with examples, in `metrics.LENGTH_BUCKETS` order.
     """
     rows: dict[str, list[tuple[int, int]]] = {}
-    for (source, _), best, reference in zip(task.test_pairs, teacher_forced, _references(task)):
-        if len(best) != len(reference):
-            raise ValueError(f"a teacher-forced prediction has {len(best)} positions, its reference "
-                             f"{len(reference)}: pass teacher_forced_predictions(...), not greedy output")
+    for (source, _), best, reference in _aligned(task, teacher_forced):
         bucket = metrics.length_bucket(len(task.src_tokenize(source)))
         rows.setdefault(bucket, []).append((int(np.sum(np.asarray(best) == reference)), len(reference)))
     result = {}
