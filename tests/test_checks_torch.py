@@ -1,11 +1,15 @@
 """PyTorch exercise checks against wrong answers written the way a learner would write them."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+import seq2bert.check.heads  # noqa: F401  (unit 04's checks; the catalogue does not list them yet)
+import seq2bert.check.positional  # noqa: F401
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
 
@@ -278,6 +282,138 @@ def step_unpacked(embedded, state, attend, cell, output_layer):  # correct, writ
     return output_layer(torch.concat((s_i, attended[0]), dim=1)), s_i, attended[1]
 
 
+# ---------------------------------------------------------------- unit 04: split_heads, merge_heads
+
+
+def split_view_only(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, heads, length, width // heads)
+
+
+def split_strided(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, length, width // heads, heads).permute(0, 3, 1, 2)
+
+
+def split_no_transpose(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, length, heads, width // heads)
+
+
+def split_chunks(x, heads):  # correct, written differently
+    return torch.stack(x.chunk(heads, dim=-1), dim=1)
+
+
+def merge_view_only(x):
+    batch, heads, length, head_width = x.shape
+    return x.reshape(batch, length, heads * head_width)
+
+
+def merge_strided(x):
+    batch, heads, length, head_width = x.shape
+    return x.permute(0, 2, 3, 1).reshape(batch, length, heads * head_width)
+
+
+def merge_transpose_only(x):
+    return x.transpose(1, 2)
+
+
+def merge_mean(x):
+    return x.mean(dim=1)
+
+
+def merge_cat(x):  # correct, written differently
+    return torch.cat(x.unbind(dim=1), dim=-1)
+
+
+# ---------------------------------------------------------------- unit 04: sinusoidal_encoding, apply_rope
+
+
+def sinusoid_parts(length, width, start=0, exponent_step=2):
+    positions = torch.arange(start, start + length).float()[:, None]  # (T, 1)
+    return positions / 10000 ** (torch.arange(0, width // 2 * exponent_step, exponent_step).float() / width)
+
+
+def sinusoid_swapped(length, width):
+    angles = sinusoid_parts(length, width)
+    pe = torch.zeros(length, width)
+    pe[:, 0::2] = torch.cos(angles)
+    pe[:, 1::2] = torch.sin(angles)
+    return pe
+
+
+def sinusoid_i_over_d(length, width):
+    angles = sinusoid_parts(length, width, exponent_step=1)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(length, width)
+
+
+def sinusoid_halves(length, width):
+    angles = sinusoid_parts(length, width)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def sinusoid_from_one(length, width):
+    angles = sinusoid_parts(length, width, start=1)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(length, width)
+
+
+def sinusoid_column_frequencies(length, width):
+    positions = torch.arange(length).float()[:, None]
+    div = 10000 ** (torch.arange(width).float() / width)
+    pe = torch.zeros(length, width)
+    pe[:, 0::2] = torch.sin(positions / div[0::2])
+    pe[:, 1::2] = torch.cos(positions / div[1::2])
+    return pe
+
+
+def sinusoid_exp_log(length, width):  # correct: the Annotated Transformer's exp(-log(10000) 2i/D)
+    pe = torch.zeros(length, width)
+    positions = torch.arange(0, length).unsqueeze(1).float()
+    div_term = torch.exp(torch.arange(0, width, 2).float() * -(math.log(10000.0) / width))
+    pe[:, 0::2] = torch.sin(positions * div_term)
+    pe[:, 1::2] = torch.cos(positions * div_term)
+    return pe
+
+
+def rope_angles(x, positions):
+    if positions is None:
+        positions = torch.arange(x.shape[-2])
+    width = x.shape[-1]
+    return positions.float()[:, None] * 10000 ** (-torch.arange(0, width, 2).float() / width)  # (T, Dh/2)
+
+
+def rope_negative(x, positions=None):
+    angles = rope_angles(x, positions)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    rotated = torch.stack([even * angles.cos() + odd * angles.sin(), odd * angles.cos() - even * angles.sin()], -1)
+    return rotated.flatten(-2)
+
+
+def rope_rotate_half(x, positions=None):
+    angles = rope_angles(x, positions)
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+def rope_evens_then_odds(x, positions=None):
+    angles = rope_angles(x, positions)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.cat([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()], -1)
+
+
+def rope_own_positions(x, positions=None):
+    angles = rope_angles(x, None)  # always 0 .. T-1
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()], -1).flatten(-2)
+
+
+def rope_complex(x, positions=None):  # correct: multiply each pair, as a complex number, by e^(i angle)
+    angles = rope_angles(x, positions)
+    pairs = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)).flatten(-2)
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_less_equal, "one True too many"),
@@ -323,6 +459,23 @@ WRONG = [
     ("attention_step", step_luong, "(Luong's order)"),
     ("attention_step", step_old_state, "you returned the state you were given"),
     ("attention_step", step_gru_swapped, "not [context; embedded]"),
+    # unit 04
+    ("split_heads", split_view_only, "reshape to (B, T, H, Dh) first"),
+    ("split_heads", split_strided, "reshape the last axis as (H, Dh), not (Dh, H)"),
+    ("split_heads", split_no_transpose, "left the head axis behind the time axis"),
+    ("merge_heads", merge_view_only, "first swap axes 1 and 2 back"),
+    ("merge_heads", merge_strided, "the heads' features are interleaved"),
+    ("merge_heads", merge_transpose_only, "did not join the heads"),
+    ("merge_heads", merge_mean, "you averaged the heads: concatenate them instead"),
+    ("sinusoidal_encoding", sinusoid_swapped, "sin and cos are swapped"),
+    ("sinusoidal_encoding", sinusoid_i_over_d, "you used 10000^(i/D)"),
+    ("sinusoidal_encoding", sinusoid_halves, "interleave them"),
+    ("sinusoidal_encoding", sinusoid_from_one, "positions start at 0"),
+    ("sinusoidal_encoding", sinusoid_column_frequencies, "the SAME angle"),
+    ("apply_rope", rope_negative, "you rotated by minus the angle"),
+    ("apply_rope", rope_rotate_half, "the 'rotate half' layout"),
+    ("apply_rope", rope_evens_then_odds, "not put back in place"),
+    ("apply_rope", rope_own_positions, "use the `positions` argument"),
 ]
 
 RIGHT = [
@@ -335,6 +488,11 @@ RIGHT = [
     ("context_vector", context_broadcast),
     ("last_real_state", last_state_gather),
     ("attention_step", step_unpacked),
+    # unit 04
+    ("split_heads", split_chunks),
+    ("merge_heads", merge_cat),
+    ("sinusoidal_encoding", sinusoid_exp_log),
+    ("apply_rope", rope_complex),
 ]
 
 
