@@ -190,7 +190,7 @@ import keras  # noqa: E402  (unit 04's part of the module starts here)
 
 from seq2bert.tf.positional import apply_rope  # noqa: E402
 
-__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: tf.Tensor, heads: int) -> tf.Tensor:
@@ -220,6 +220,20 @@ def merge_heads(x: tf.Tensor) -> tf.Tensor:
         raise ValueError("merge_heads needs H and Dh known when the graph is built")
     x = tf.transpose(x, [0, 2, 1, 3])  # (B, H, T, Dh) -> (B, T, H, Dh)
     return tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], heads * head_width])  # (B, T, H, Dh) -> (B, T, D)
+
+
+def multi_head_attention(x_q: tf.Tensor, x_kv: tf.Tensor, w_q: tf.Tensor, w_k: tf.Tensor, w_v: tf.Tensor,
+                         w_o: tf.Tensor, heads: int, mask: tf.Tensor | None = None):
+    """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
+
+    x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
+    x @ w; mask bool broadcastable to (B, H, T, S) or None. Returns (output (B, T, D), weights (B, H, T, S)).
+    """
+    q = split_heads(x_q @ w_q, heads)  # (B, T, D) @ (D, D) -> (B, T, D) -> (B, H, T, Dh)
+    k = split_heads(x_kv @ w_k, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    v = split_heads(x_kv @ w_v, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+    return merge_heads(context) @ w_o, weights  # (B, H, T, Dh) -> (B, T, D) @ (D, D) -> (B, T, D)
 
 
 class MultiHeadAttention(keras.layers.Layer):

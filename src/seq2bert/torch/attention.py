@@ -161,7 +161,7 @@ from torch import nn  # noqa: E402  (unit 04's part of the module starts here)
 
 from seq2bert.torch.positional import apply_rope  # noqa: E402
 
-__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -184,6 +184,20 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     batch, heads, length, head_width = x.shape
     x = x.transpose(1, 2)  # (B, H, T, Dh) -> (B, T, H, Dh)
     return x.reshape(batch, length, heads * head_width)  # (B, T, H, Dh) -> (B, T, D)
+
+
+def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
+                         heads: int, mask: torch.Tensor | None = None):
+    """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
+
+    x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
+    x @ w; mask bool broadcastable to (B, H, T, S) or None. Returns (output (B, T, D), weights (B, H, T, S)).
+    """
+    q = split_heads(x_q @ w_q, heads)  # (B, T, D) @ (D, D) -> (B, T, D) -> (B, H, T, Dh)
+    k = split_heads(x_kv @ w_k, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    v = split_heads(x_kv @ w_v, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+    return merge_heads(context) @ w_o, weights  # (B, H, T, Dh) -> (B, T, D) @ (D, D) -> (B, T, D)
 
 
 class MultiHeadAttention(nn.Module):
