@@ -10,6 +10,7 @@ import seq2bert.check.heads  # noqa: F401  (unit 04's checks; the catalogue does
 import seq2bert.check.positional  # noqa: F401
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
+from seq2bert.tf.attention import scaled_dot_product_attention
 
 EXERCISES = all_exercises()
 
@@ -384,6 +385,61 @@ def rope_complex(x, positions=None):  # correct: multiply each pair, as a comple
     return interleave(tf.math.real(turned), tf.math.imag(turned))
 
 
+# ---------------------------------------------------------------- unit 04: multi_head_attention
+
+
+def mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None, *, scale=None, project_out=True, merge=None, swap=False):
+    """A learner's multi-head attention on the course's scaled_dot_product_attention; keywords are slips."""
+    def split(x):
+        batch, length, width = x.shape
+        return tf.transpose(tf.reshape(x, (batch, length, heads, width // heads)), [0, 2, 1, 3])
+
+    w_k, w_v = (w_v, w_k) if swap else (w_k, w_v)
+    q, k, v = split(x_q @ w_q), split(x_kv @ w_k), split(x_kv @ w_v)
+    context, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)
+    batch, _, length, head_width = context.shape
+    if merge is None:
+        merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), (batch, length, heads * head_width))
+    else:
+        merged = merge(context)
+    return (merged @ w_o if project_out else merged), weights
+
+
+def mha_unscaled(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, scale=1.0)
+
+
+def mha_no_w_o(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, project_out=False)
+
+
+def mha_reshape_merge(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask,
+               merge=lambda c: tf.reshape(c, (c.shape[0], c.shape[2], -1)))
+
+
+def mha_swapped(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, swap=True)
+
+
+def mha_unmasked(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, None)
+
+
+def mha_einsum(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):  # correct, written out with einsum
+    batch, length, width = x_q.shape
+    head_width = width // heads
+    q = tf.reshape(tf.einsum("btd,de->bte", x_q, w_q), (batch, length, heads, head_width))
+    k = tf.reshape(tf.einsum("bsd,de->bse", x_kv, w_k), (batch, x_kv.shape[1], heads, head_width))
+    v = tf.reshape(tf.einsum("bsd,de->bse", x_kv, w_v), (batch, x_kv.shape[1], heads, head_width))
+    scores = tf.einsum("bthe,bshe->bhts", q, k) / math.sqrt(head_width)
+    if mask is not None:
+        scores = tf.where(mask, scores, -1e9)
+    weights = tf.nn.softmax(scores, axis=-1)
+    context = tf.reshape(tf.einsum("bhts,bshe->bthe", weights, v), (batch, length, width))
+    return context @ w_o, weights
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_one_short, "one True too few"),
@@ -437,6 +493,11 @@ WRONG = [
     ("apply_rope", rope_negative, "you rotated by minus the angle"),
     ("apply_rope", rope_rotate_half, "the pairs are neighbours"),
     ("apply_rope", rope_exponent_i, "you used 10000^(-i/Dh)"),
+    ("multi_head_attention", mha_unscaled, "the scores are not scaled"),
+    ("multi_head_attention", mha_no_w_o, "then multiply by w_o"),
+    ("multi_head_attention", mha_reshape_merge, "swap axes 1 and 2 back"),
+    ("multi_head_attention", mha_swapped, "keys and values are swapped"),
+    ("multi_head_attention", mha_unmasked, "the mask is ignored"),
 ]
 
 RIGHT = [
@@ -453,6 +514,7 @@ RIGHT = [
     ("merge_heads", merge_concat),
     ("sinusoidal_encoding", sinusoid_scatter),
     ("apply_rope", rope_complex),
+    ("multi_head_attention", mha_einsum),
 ]
 
 

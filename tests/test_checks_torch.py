@@ -12,6 +12,7 @@ import seq2bert.check.heads  # noqa: F401  (unit 04's checks; the catalogue does
 import seq2bert.check.positional  # noqa: F401
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
+from seq2bert.torch.attention import scaled_dot_product_attention
 
 EXERCISES = all_exercises()
 
@@ -414,6 +415,59 @@ def rope_complex(x, positions=None):  # correct: multiply each pair, as a comple
     return torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)).flatten(-2)
 
 
+# ---------------------------------------------------------------- unit 04: multi_head_attention
+
+
+def mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None, *, scale=None, project_out=True, merge=None, linear=False):
+    """A learner's multi-head attention on the course's scaled_dot_product_attention; keywords are slips."""
+    def project(x, w):
+        return F.linear(x, w) if linear else x @ w
+
+    def split(x):
+        batch, length, width = x.shape
+        return x.view(batch, length, heads, width // heads).transpose(1, 2)
+
+    q, k, v = split(project(x_q, w_q)), split(project(x_kv, w_k)), split(project(x_kv, w_v))
+    context, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)
+    batch, _, length, head_width = context.shape
+    if merge is None:
+        merged = context.transpose(1, 2).reshape(batch, length, heads * head_width)
+    else:
+        merged = merge(context)
+    return (project(merged, w_o) if project_out else merged), weights
+
+
+def mha_scaled_by_d(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, scale=1 / math.sqrt(x_q.shape[-1]))
+
+
+def mha_no_w_o(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, project_out=False)
+
+
+def mha_view_merge(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask,
+               merge=lambda c: c.reshape(c.shape[0], c.shape[2], -1))
+
+
+def mha_linear_layout(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, linear=True)
+
+
+def mha_einsum(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):  # correct, written out with einsum
+    batch, length, width = x_q.shape
+    head_width = width // heads
+    q = torch.einsum("btd,de->bte", x_q, w_q).reshape(batch, length, heads, head_width)
+    k = torch.einsum("bsd,de->bse", x_kv, w_k).reshape(batch, x_kv.shape[1], heads, head_width)
+    v = torch.einsum("bsd,de->bse", x_kv, w_v).reshape(batch, x_kv.shape[1], heads, head_width)
+    scores = torch.einsum("bthe,bshe->bhts", q, k) / head_width ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    context = torch.einsum("bhts,bshe->bthe", weights, v).reshape(batch, length, width)
+    return context @ w_o, weights
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_less_equal, "one True too many"),
@@ -476,6 +530,10 @@ WRONG = [
     ("apply_rope", rope_rotate_half, "the 'rotate half' layout"),
     ("apply_rope", rope_evens_then_odds, "not put back in place"),
     ("apply_rope", rope_own_positions, "use the `positions` argument"),
+    ("multi_head_attention", mha_scaled_by_d, "not by 1/sqrt(D)"),
+    ("multi_head_attention", mha_no_w_o, "finish with the output projection"),
+    ("multi_head_attention", mha_view_merge, "the heads are joined wrongly"),
+    ("multi_head_attention", mha_linear_layout, "nn.Linear's layout"),
 ]
 
 RIGHT = [
@@ -493,6 +551,7 @@ RIGHT = [
     ("merge_heads", merge_cat),
     ("sinusoidal_encoding", sinusoid_exp_log),
     ("apply_rope", rope_complex),
+    ("multi_head_attention", mha_einsum),
 ]
 
 
