@@ -202,8 +202,8 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(batch, length, heads * head_width)  # (B, T, H, Dh) -> (B, T, D)
 
 
-def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
-                         heads: int, mask: torch.Tensor | None = None):
+def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor,
+                         w_v: torch.Tensor, w_o: torch.Tensor, heads: int, mask: torch.Tensor | None = None):
     """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
 
     x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
