@@ -9,8 +9,11 @@ import torch
 import torch.nn.functional as F
 
 import seq2bert.check.dot_product  # noqa: F401  registers unit 03's exercises (until units.py lists them)
+import seq2bert.check.heads  # noqa: F401  (unit 04's checks; the catalogue does not list them yet)
+import seq2bert.check.positional  # noqa: F401
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
+from seq2bert.torch.attention import scaled_dot_product_attention
 
 EXERCISES = all_exercises()
 
@@ -439,6 +442,189 @@ def online_einsum(running_max, running_sum, running_output, scores, values):  # 
     p = torch.exp(scores - reference.unsqueeze(-1))
     output = alpha.unsqueeze(-1) * running_output + torch.einsum("...ts,...sd->...td", p, values)
     return new_max, alpha * running_sum + p.sum(dim=-1), output
+# ---------------------------------------------------------------- unit 04: split_heads, merge_heads
+
+
+def split_view_only(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, heads, length, width // heads)
+
+
+def split_strided(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, length, width // heads, heads).permute(0, 3, 1, 2)
+
+
+def split_no_transpose(x, heads):
+    batch, length, width = x.shape
+    return x.view(batch, length, heads, width // heads)
+
+
+def split_chunks(x, heads):  # correct, written differently
+    return torch.stack(x.chunk(heads, dim=-1), dim=1)
+
+
+def merge_view_only(x):
+    batch, heads, length, head_width = x.shape
+    return x.reshape(batch, length, heads * head_width)
+
+
+def merge_strided(x):
+    batch, heads, length, head_width = x.shape
+    return x.permute(0, 2, 3, 1).reshape(batch, length, heads * head_width)
+
+
+def merge_transpose_only(x):
+    return x.transpose(1, 2)
+
+
+def merge_mean(x):
+    return x.mean(dim=1)
+
+
+def merge_cat(x):  # correct, written differently
+    return torch.cat(x.unbind(dim=1), dim=-1)
+
+
+# ---------------------------------------------------------------- unit 04: sinusoidal_encoding, apply_rope
+
+
+def sinusoid_parts(length, width, start=0, exponent_step=2):
+    positions = torch.arange(start, start + length).float()[:, None]  # (T, 1)
+    return positions / 10000 ** (torch.arange(0, width // 2 * exponent_step, exponent_step).float() / width)
+
+
+def sinusoid_swapped(length, width):
+    angles = sinusoid_parts(length, width)
+    pe = torch.zeros(length, width)
+    pe[:, 0::2] = torch.cos(angles)
+    pe[:, 1::2] = torch.sin(angles)
+    return pe
+
+
+def sinusoid_i_over_d(length, width):
+    angles = sinusoid_parts(length, width, exponent_step=1)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(length, width)
+
+
+def sinusoid_halves(length, width):
+    angles = sinusoid_parts(length, width)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def sinusoid_from_one(length, width):
+    angles = sinusoid_parts(length, width, start=1)
+    return torch.stack([angles.sin(), angles.cos()], dim=-1).reshape(length, width)
+
+
+def sinusoid_column_frequencies(length, width):
+    positions = torch.arange(length).float()[:, None]
+    div = 10000 ** (torch.arange(width).float() / width)
+    pe = torch.zeros(length, width)
+    pe[:, 0::2] = torch.sin(positions / div[0::2])
+    pe[:, 1::2] = torch.cos(positions / div[1::2])
+    return pe
+
+
+def sinusoid_exp_log(length, width):  # correct: the Annotated Transformer's exp(-log(10000) 2i/D)
+    pe = torch.zeros(length, width)
+    positions = torch.arange(0, length).unsqueeze(1).float()
+    div_term = torch.exp(torch.arange(0, width, 2).float() * -(math.log(10000.0) / width))
+    pe[:, 0::2] = torch.sin(positions * div_term)
+    pe[:, 1::2] = torch.cos(positions * div_term)
+    return pe
+
+
+def rope_angles(x, positions):
+    if positions is None:
+        positions = torch.arange(x.shape[-2])
+    width = x.shape[-1]
+    return positions.float()[:, None] * 10000 ** (-torch.arange(0, width, 2).float() / width)  # (T, Dh/2)
+
+
+def rope_negative(x, positions=None):
+    angles = rope_angles(x, positions)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    rotated = torch.stack([even * angles.cos() + odd * angles.sin(), odd * angles.cos() - even * angles.sin()], -1)
+    return rotated.flatten(-2)
+
+
+def rope_rotate_half(x, positions=None):
+    angles = rope_angles(x, positions)
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+def rope_evens_then_odds(x, positions=None):
+    angles = rope_angles(x, positions)
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.cat([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()], -1)
+
+
+def rope_own_positions(x, positions=None):
+    angles = rope_angles(x, None)  # always 0 .. T-1
+    even, odd = x[..., 0::2], x[..., 1::2]
+    return torch.stack([even * angles.cos() - odd * angles.sin(), even * angles.sin() + odd * angles.cos()], -1).flatten(-2)
+
+
+def rope_complex(x, positions=None):  # correct: multiply each pair, as a complex number, by e^(i angle)
+    angles = rope_angles(x, positions)
+    pairs = torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2).contiguous())
+    return torch.view_as_real(pairs * torch.polar(torch.ones_like(angles), angles)).flatten(-2)
+
+
+# ---------------------------------------------------------------- unit 04: multi_head_attention
+
+
+def mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None, *, scale=None, project_out=True, merge=None, linear=False):
+    """A learner's multi-head attention on the course's scaled_dot_product_attention; keywords are slips."""
+    def project(x, w):
+        return F.linear(x, w) if linear else x @ w
+
+    def split(x):
+        batch, length, width = x.shape
+        return x.view(batch, length, heads, width // heads).transpose(1, 2)
+
+    q, k, v = split(project(x_q, w_q)), split(project(x_kv, w_k)), split(project(x_kv, w_v))
+    context, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)
+    batch, _, length, head_width = context.shape
+    if merge is None:
+        merged = context.transpose(1, 2).reshape(batch, length, heads * head_width)
+    else:
+        merged = merge(context)
+    return (project(merged, w_o) if project_out else merged), weights
+
+
+def mha_scaled_by_d(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, scale=1 / math.sqrt(x_q.shape[-1]))
+
+
+def mha_no_w_o(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, project_out=False)
+
+
+def mha_view_merge(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask,
+               merge=lambda c: c.reshape(c.shape[0], c.shape[2], -1))
+
+
+def mha_linear_layout(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    return mha(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, linear=True)
+
+
+def mha_einsum(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):  # correct, written out with einsum
+    batch, length, width = x_q.shape
+    head_width = width // heads
+    q = torch.einsum("btd,de->bte", x_q, w_q).reshape(batch, length, heads, head_width)
+    k = torch.einsum("bsd,de->bse", x_kv, w_k).reshape(batch, x_kv.shape[1], heads, head_width)
+    v = torch.einsum("bsd,de->bse", x_kv, w_v).reshape(batch, x_kv.shape[1], heads, head_width)
+    scores = torch.einsum("bthe,bshe->bhts", q, k) / head_width ** 0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(dim=-1)
+    context = torch.einsum("bhts,bshe->bthe", weights, v).reshape(batch, length, width)
+    return context @ w_o, weights
 
 
 WRONG = [
@@ -508,6 +694,27 @@ WRONG = [
     ("online_softmax_update", online_block_max, "not this block's maximum alone"),
     ("online_softmax_update", online_naive_exp, "exp(score) overflows for large scores"),
     ("online_softmax_update", online_normalised, "running_output must stay UNnormalised"),
+    # unit 04
+    ("split_heads", split_view_only, "reshape to (B, T, H, Dh) first"),
+    ("split_heads", split_strided, "reshape the last axis as (H, Dh), not (Dh, H)"),
+    ("split_heads", split_no_transpose, "left the head axis behind the time axis"),
+    ("merge_heads", merge_view_only, "first swap axes 1 and 2 back"),
+    ("merge_heads", merge_strided, "the heads' features are interleaved"),
+    ("merge_heads", merge_transpose_only, "did not join the heads"),
+    ("merge_heads", merge_mean, "you averaged the heads: concatenate them instead"),
+    ("sinusoidal_encoding", sinusoid_swapped, "sin and cos are swapped"),
+    ("sinusoidal_encoding", sinusoid_i_over_d, "you used 10000^(i/D)"),
+    ("sinusoidal_encoding", sinusoid_halves, "interleave them"),
+    ("sinusoidal_encoding", sinusoid_from_one, "positions start at 0"),
+    ("sinusoidal_encoding", sinusoid_column_frequencies, "the SAME angle"),
+    ("apply_rope", rope_negative, "you rotated by minus the angle"),
+    ("apply_rope", rope_rotate_half, "the 'rotate half' layout"),
+    ("apply_rope", rope_evens_then_odds, "not put back in place"),
+    ("apply_rope", rope_own_positions, "use the `positions` argument"),
+    ("multi_head_attention", mha_scaled_by_d, "not by 1/sqrt(D)"),
+    ("multi_head_attention", mha_no_w_o, "finish with the output projection"),
+    ("multi_head_attention", mha_view_merge, "the heads are joined wrongly"),
+    ("multi_head_attention", mha_linear_layout, "nn.Linear's layout"),
 ]
 
 RIGHT = [
@@ -525,6 +732,12 @@ RIGHT = [
     ("causal_mask", causal_compare),
     ("combine_masks", combine_unsqueeze),
     ("online_softmax_update", online_einsum),
+    # unit 04
+    ("split_heads", split_chunks),
+    ("merge_heads", merge_cat),
+    ("sinusoidal_encoding", sinusoid_exp_log),
+    ("apply_rope", rope_complex),
+    ("multi_head_attention", mha_einsum),
 ]
 
 
