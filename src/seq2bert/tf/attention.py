@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import math
 
+import keras
 import tensorflow as tf
 
 from seq2bert.tf.masks import causal_mask
+from seq2bert.tf.positional import apply_rope
 
 __all__ = ["scaled_dot_product_attention", "causal_mask", "combine_masks",
-           "online_softmax_update", "blockwise_attention"]
+           "online_softmax_update", "blockwise_attention",
+           "split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 NEG_INF = float("-inf")
 
@@ -211,13 +214,8 @@ def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
     return output / tf.where(total > 0, total, tf.ones_like(total))[..., None]  # (..., T, Dv)
 
 
-# ---------------------------------------------------------------- unit 04: multi-head attention
+# ---------------------------------------------------------------- multi-head attention (unit 04)
 
-import keras  # noqa: E402  (unit 04's part of the module starts here)
-
-from seq2bert.tf.positional import apply_rope  # noqa: E402
-
-__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: tf.Tensor, heads: int) -> tf.Tensor:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from seq2bert.torch.masks import causal_mask
+from seq2bert.torch.positional import apply_rope
 
 __all__ = ["scaled_dot_product_attention", "causal_mask", "combine_masks",
-           "online_softmax_update", "blockwise_attention"]
+           "online_softmax_update", "blockwise_attention",
+           "split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def _shape(x: torch.Tensor) -> tuple:
@@ -171,13 +174,8 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
 
 
-# ---------------------------------------------------------------- unit 04: multi-head attention
+# ---------------------------------------------------------------- multi-head attention (unit 04)
 
-from torch import nn  # noqa: E402  (unit 04's part of the module starts here)
-
-from seq2bert.torch.positional import apply_rope  # noqa: E402
-
-__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
