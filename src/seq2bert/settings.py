@@ -44,6 +44,18 @@ class AttentionSizes(Seq2SeqSizes):
     short_steps: int  # optimiser steps of each model trained on short sentences only
 
 
+
+@dataclass(frozen=True)
+class DotProductSizes(Seq2SeqSizes):
+    """Unit 03's sizes: unit 01's data and models, the 1/sqrt(d_k) sweep and the small cost table."""
+
+    attention_steps: int  # optimiser steps of each toy attention model (additive, scaled dot product)
+    sweep_widths: tuple[int, ...]  # key widths d_k of the 1/sqrt(d_k) sweep
+    sweep_queries: int  # random queries per d_k in the sweep
+    sweep_keys: int  # keys each random query attends over (S)
+    cost_lengths: tuple[int, ...]  # sequence lengths of the in-notebook timing
+    cost_repeats: int  # timed runs per length and implementation (the fastest is shown)
+
 def _is_frozen_dataclass(value: Any) -> bool:
     return is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen
 
