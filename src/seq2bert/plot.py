@@ -277,6 +277,7 @@ def scaling_curves(sweep: Any, title: str | None = None):
         ax.set_ylim(bottom=0.0)
     axes[0, 0].axhline(sweep.max_entropy, color="0.5", linestyle="--", linewidth=1.0,
                        label=f"uniform over {sweep.keys} keys")
+    axes[0, 0].set_ylim(0.0, 1.08 * sweep.max_entropy)
     axes[0, 0].legend()
     if title is not None:
         fig.suptitle(title)
