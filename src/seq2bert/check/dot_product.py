@@ -239,6 +239,15 @@ def _combined(key_padding, causal, *, combine=np.logical_and, padding_axes=(slic
     return combine(key_padding[padding_axes], causal[causal_axes])  # (B, 1, 1, S) & (1, 1, T, S)
 
 
+def _without_heads_axis(key_padding, causal):
+    """(B, T, S), (B, 1, S) or (1, T, S): the masks lifted to 3-D only."""
+    if key_padding is None:
+        return causal[None]  # (T, S) -> (1, T, S)
+    if causal is None:
+        return key_padding[:, None, :]  # (B, S) -> (B, 1, S)
+    return key_padding[:, None, :] & causal[None]  # (B, 1, S) & (1, T, S) -> (B, T, S)
+
+
 def _combine_case(label, key_padding, causal) -> Case:
     return Case(label, {"key_padding": Plain(None) if key_padding is None else key_padding,
                         "causal": Plain(None) if causal is None else causal})
@@ -274,9 +283,7 @@ COMBINE_MASKS = Exercise(
                     key_padding, causal, causal_axes=(None, slice(None), None, slice(None))),
                 "the causal mask's (T, S) must be the LAST two axes, after the heads axis: "
                 "causal[None, None, :, :] is (1, 1, T, S) and the result (B, 1, T, S), not (B, T, 1, S)"),
-        Mistake("no_heads_axis", lambda key_padding, causal: _combined(
-                    key_padding, causal, padding_axes=(slice(None), None, slice(None)),
-                    causal_axes=(None, slice(None), slice(None))),
+        Mistake("no_heads_axis", _without_heads_axis,
                 "the result needs an axis for the heads: key_padding[:, None, None, :] & causal[None, None] "
                 "gives (B, 1, T, S), whose 1 broadcasts over the H heads"),
         Mistake("padding_on_queries", lambda key_padding, causal: _combined(
@@ -383,7 +390,7 @@ ONLINE_SOFTMAX_UPDATE = Exercise(
         Mistake("block_max_only", lambda *args: _online(*args, keep_old_max=False),
                 "the new running maximum is the larger of the old one and this block's: "
                 "maximum(running_max, scores.max(-1)), not this block's maximum alone"),
-        Mistake("no_shift", lambda *args: _online(*args, shift=False),
+        Mistake("no_shift", lambda *args: _online(*args, shift=False, rescale=False),
                 "exp(score) overflows for large scores: subtract the new running maximum inside the "
                 "exponential, exp(scores - new_max), and rescale the old terms by exp(running_max - new_max)"),
         Mistake("normalised_output", lambda *args: _online(*args, normalise=True),

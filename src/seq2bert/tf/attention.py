@@ -34,8 +34,7 @@ def _differ(a, b) -> bool:
     return a is not None and b is not None and a != b
 
 
-def _check_attention_inputs(query, key, value, mask):
-    """One-line errors for the mistakes a learner makes, before TF raises a deep one."""
+def _as_tensors(query, key, value) -> list:
     tensors = []
     for name, x in (("query", query), ("key", key), ("value", value)):
         try:
@@ -45,7 +44,11 @@ def _check_attention_inputs(query, key, value, mask):
         if x.shape.rank is not None and x.shape.rank < 2:
             raise ValueError(f"{name} must have shape (..., length, width), got {_shape(x)}")
         tensors.append(x)
-    query, key, value = tensors
+    return tensors
+
+
+def _scores_shape(query, key, value) -> tf.TensorShape:
+    """(..., T, S) as far as it is known, after one-line checks of q, k, v (before TF raises a deep error)."""
     if _differ(key.shape[-1], query.shape[-1]):
         raise ValueError(f"keys have width {key.shape[-1]} but queries {query.shape[-1]}")
     if _differ(key.shape[-2], value.shape[-2]):
@@ -56,14 +59,19 @@ def _check_attention_inputs(query, key, value, mask):
     except ValueError:
         raise ValueError(f"leading axes of query {_shape(query)}, key {_shape(key)} and value "
                          f"{_shape(value)} do not broadcast") from None
-    if mask is None:
-        return query, key, value, None
-    if not (isinstance(mask, tf.Tensor) or hasattr(mask, "dtype")):
+    return lead.concatenate([query.shape[-2], key.shape[-2]])
+
+
+def _checked_mask(mask, scores_shape: tf.TensorShape) -> tf.Tensor:
+    """A bool mask that broadcasts to the scores without adding axes (a (B, 1, T, S) mask on 3-D
+    queries would silently give (B, B, T, S))."""
+    if not hasattr(mask, "dtype"):
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {type(mask).__name__}")
     mask = tf.convert_to_tensor(mask)
     if mask.dtype != tf.bool:
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype.name}")
-    scores_shape = lead.concatenate([query.shape[-2], key.shape[-2]])
+    if scores_shape.rank is None or mask.shape.rank is None:
+        return mask  # shapes known only when the graph runs
     try:
         joint = tf.broadcast_static_shape(mask.shape, scores_shape)
         fits = joint.rank == scores_shape.rank and joint.is_compatible_with(scores_shape)
@@ -72,20 +80,35 @@ def _check_attention_inputs(query, key, value, mask):
     if not fits:
         raise ValueError(f"mask of shape {_shape(mask)} does not broadcast to the scores' shape "
                          f"{tuple(scores_shape.as_list())} (..., T, S)")
-    return query, key, value, mask
+    return mask
+
+
+def _check_attention_inputs(query, key, value, mask):
+    """q, k, v and the mask as tensors, with one-line errors for the mistakes a learner makes."""
+    query, key, value = _as_tensors(query, key, value)
+    scores_shape = _scores_shape(query, key, value)
+    return query, key, value, None if mask is None else _checked_mask(mask, scores_shape)
 
 
 def _is_neg_inf(x: tf.Tensor) -> tf.Tensor:
     return tf.equal(x, tf.constant(NEG_INF, x.dtype))
 
 
-def _softmax_or_zero(scores: tf.Tensor) -> tf.Tensor:
-    """Softmax over the last axis; a row of only -inf gets weights 0 (not NaN), gradient included."""
-    row_max = tf.stop_gradient(tf.reduce_max(scores, axis=-1, keepdims=True))  # (..., T, 1)
-    row_max = tf.where(_is_neg_inf(row_max), tf.zeros_like(row_max), row_max)
-    exp = tf.exp(scores - row_max)  # exp(-inf) = 0 for the masked keys
-    total = tf.reduce_sum(exp, axis=-1, keepdims=True)  # (..., T, 1); 0 for an all-masked row
-    return exp / tf.where(total > 0, total, tf.ones_like(total))
+def _default_scale(query: tf.Tensor):
+    """1 / sqrt(Dk), also when Dk is known only when the graph runs."""
+    width = query.shape[-1]
+    if width is not None:
+        return 1.0 / math.sqrt(width)
+    return tf.math.rsqrt(tf.cast(tf.shape(query)[-1], query.dtype))
+
+
+def _zero_empty_rows(weights: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """A query whose keys are all masked left the softmax as NaN (0 / 0): it reads nothing, so 0.
+
+    The gradient stays finite: tf.where sends 0, not NaN, back to the masked scores.
+    """
+    has_key = tf.reduce_any(mask, axis=-1, keepdims=True)  # (..., T, 1) in the mask's own (broadcast) shape
+    return tf.where(has_key, weights, tf.zeros((), weights.dtype))
 
 
 def scaled_dot_product_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
@@ -97,12 +120,14 @@ def scaled_dot_product_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Ten
     query row gets weights 0 and output 0.
     """
     query, key, value, mask = _check_attention_inputs(query, key, value, mask)
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = tf.matmul(query, key, transpose_b=True) * scale  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
+    scale = _default_scale(query) if scale is None else scale
+    # Scaling q (T x Dk numbers) costs less than scaling the scores (T x S).
+    scores = tf.matmul(query * scale, key, transpose_b=True)  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
     if mask is not None:
         scores = tf.where(mask, scores, tf.constant(NEG_INF, scores.dtype))
-    weights = _softmax_or_zero(scores)  # (..., T, S)
+    weights = tf.nn.softmax(scores, axis=-1)  # (..., T, S)
+    if mask is not None:
+        weights = _zero_empty_rows(weights, mask)
     return tf.matmul(weights, value), weights  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
 
 
@@ -152,6 +177,12 @@ def online_softmax_update(running_max: tf.Tensor, running_sum: tf.Tensor, runnin
     return new_max, new_sum, new_output
 
 
+def _start_state(rows: tf.Tensor, width: tf.Tensor, dtype: tf.DType) -> tuple:
+    """The online softmax's state before any key: max -inf, sum 0, output 0; rows = (..., T)."""
+    return (tf.fill(rows, tf.constant(NEG_INF, dtype)), tf.zeros(rows, dtype),
+            tf.zeros(tf.concat([rows, width], axis=0), dtype))
+
+
 def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
                         mask: tf.Tensor | None = None, scale: float | None = None,
                         block_size: int = 128) -> tf.Tensor:
@@ -162,23 +193,19 @@ def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
     query, key, value, mask = _check_attention_inputs(query, key, value, mask)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if key.shape[-2] is None:
-        raise ValueError("blockwise_attention needs a key length known when the graph is built")
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
+    if key.shape[-2] is None or key.shape[-2] == 0:
+        raise ValueError(f"blockwise_attention needs a key length known when the graph is built and > 0, "
+                         f"got {key.shape[-2]}")
+    scaled_query = query * (_default_scale(query) if scale is None else scale)
     state = None
     for start in range(0, key.shape[-2], block_size):
         stop = start + block_size
-        scores = tf.matmul(query, key[..., start:stop, :], transpose_b=True) * scale  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = tf.matmul(scaled_query, key[..., start:stop, :], transpose_b=True)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
-            block_mask = mask if mask.shape[-1] == 1 else mask[..., start:stop]  # (..., T, Sb)
+            block_mask = mask if mask.shape[-1] == 1 else mask[..., start:stop]  # (..., T, Sb) or (..., T, 1)
             scores = tf.where(block_mask, scores, tf.constant(NEG_INF, scores.dtype))
-        if state is None:
-            rows = tf.shape(scores)[:-1]  # (..., T)
-            state = (tf.fill(rows, tf.constant(NEG_INF, scores.dtype)), tf.zeros(rows, scores.dtype),
-                     tf.zeros(tf.concat([rows, tf.shape(value)[-1:]], 0), scores.dtype))
+        if state is None:  # the full (..., T) is known once q, k (and v) met in the first block
+            state = _start_state(tf.shape(scores)[:-1], tf.shape(value)[-1:], scores.dtype)
         state = online_softmax_update(*state, scores, value[..., start:stop, :])
-    if state is None:  # no keys at all
-        raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / tf.where(total > 0, total, tf.ones_like(total))[..., None]  # (..., T, Dv)

@@ -26,8 +26,8 @@ def _shape(x: torch.Tensor) -> tuple:
     return tuple(x.shape)
 
 
-def _check_attention_inputs(query, key, value, mask) -> None:
-    """One-line errors for the mistakes a learner makes, before torch raises a deep one."""
+def _scores_shape(query, key, value) -> tuple:
+    """(..., T, S) after one-line checks of q, k, v, before torch raises a deep error."""
     for name, x in (("query", query), ("key", key), ("value", value)):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -42,12 +42,15 @@ def _check_attention_inputs(query, key, value, mask) -> None:
     except RuntimeError:
         raise ValueError(f"leading axes of query {_shape(query)}, key {_shape(key)} and value "
                          f"{_shape(value)} do not broadcast") from None
-    if mask is None:
-        return
+    return tuple(lead) + (query.shape[-2], key.shape[-2])
+
+
+def _check_mask(mask, scores_shape: tuple) -> None:
+    """A bool mask that broadcasts to the scores without adding axes (a (B, 1, T, S) mask on 3-D
+    queries would silently give (B, B, T, S))."""
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {kind}")
-    scores_shape = tuple(lead) + (query.shape[-2], key.shape[-2])
     try:
         fits = tuple(torch.broadcast_shapes(mask.shape, scores_shape)) == scores_shape
     except RuntimeError:
@@ -57,13 +60,21 @@ def _check_attention_inputs(query, key, value, mask) -> None:
                          f"{scores_shape} (..., T, S)")
 
 
-def _softmax_or_zero(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis; a row of only -inf gets weights 0 (not NaN), gradient included."""
-    row_max = scores.detach().amax(dim=-1, keepdim=True)  # (..., T, 1); softmax ignores the shift
-    row_max = torch.where(torch.isneginf(row_max), torch.zeros_like(row_max), row_max)
-    exp = torch.exp(scores - row_max)  # exp(-inf) = 0 for the masked keys
-    total = exp.sum(dim=-1, keepdim=True)  # (..., T, 1); 0 for an all-masked row
-    return exp / torch.where(total > 0, total, torch.ones_like(total))
+def _check_attention_inputs(query, key, value, mask) -> tuple:
+    """The scores' shape (..., T, S), once q, k, v and the mask passed their checks."""
+    scores_shape = _scores_shape(query, key, value)
+    if mask is not None:
+        _check_mask(mask, scores_shape)
+    return scores_shape
+
+
+def _zero_empty_rows(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A query whose keys are all masked left the softmax as NaN (0 / 0): it reads nothing, so 0.
+
+    The gradient stays finite: masked_fill sends 0, not NaN, back to the masked scores.
+    """
+    empty = ~mask.any(dim=-1, keepdim=True)  # (..., T, 1) in the mask's own (broadcast) shape
+    return weights.masked_fill(empty, 0.0) if bool(empty.any()) else weights
 
 
 def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -77,10 +88,13 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
     _check_attention_inputs(query, key, value, mask)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = (query @ key.transpose(-2, -1)) * scale  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
+    # Scaling q (T x Dk numbers) costs less than scaling the scores (T x S).
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = _softmax_or_zero(scores)  # (..., T, S)
+    weights = torch.softmax(scores, dim=-1)  # (..., T, S)
+    if mask is not None:
+        weights = _zero_empty_rows(weights, mask)
     return weights @ value, weights  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
 
 
@@ -125,6 +139,13 @@ def online_softmax_update(running_max: torch.Tensor, running_sum: torch.Tensor,
     return new_max, new_sum, new_output
 
 
+def _start_state(rows: tuple, width: int, like: torch.Tensor) -> tuple:
+    """The online softmax's state before any key: max -inf, sum 0, output 0; rows = (..., T)."""
+    return (torch.full(rows, float("-inf"), dtype=like.dtype, device=like.device),
+            torch.zeros(rows, dtype=like.dtype, device=like.device),
+            torch.zeros(rows + (width,), dtype=like.dtype, device=like.device))
+
+
 def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                         mask: torch.Tensor | None = None, scale: float | None = None,
                         block_size: int = 128) -> torch.Tensor:
@@ -132,24 +153,19 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
 
     The (..., T, S) weights are never materialised: peak extra memory O(T * block_size).
     """
-    _check_attention_inputs(query, key, value, mask)
+    rows = _check_attention_inputs(query, key, value, mask)[:-1]  # (..., T)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    state = None
+    if key.shape[-2] == 0:
+        raise ValueError("key has length 0: there is nothing to attend to")
+    scaled_query = query * (1.0 / math.sqrt(query.shape[-1]) if scale is None else scale)
+    state = _start_state(rows, value.shape[-1], query)
     for start in range(0, key.shape[-2], block_size):
         block = slice(start, start + block_size)
-        scores = (query @ key[..., block, :].transpose(-2, -1)) * scale  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = scaled_query @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
-            block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb)
+            block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb) or (..., T, 1)
             scores = scores.masked_fill(~block_mask, float("-inf"))
-        if state is None:
-            state = (torch.full(scores.shape[:-1], float("-inf"), dtype=scores.dtype, device=scores.device),
-                     torch.zeros(scores.shape[:-1], dtype=scores.dtype, device=scores.device),
-                     torch.zeros(scores.shape[:-1] + (value.shape[-1],), dtype=scores.dtype, device=scores.device))
         state = online_softmax_update(*state, scores, value[..., block, :])
-    if state is None:  # no keys at all
-        raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
