@@ -1,9 +1,12 @@
 """TensorFlow exercise checks against wrong answers written the way a learner would write them."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import tensorflow as tf
 
+import seq2bert.check.dot_product  # noqa: F401  registers unit 03's exercises (until units.py lists them)
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
 
@@ -264,6 +267,167 @@ def step_unpacked(embedded, state, attend, cell, output_layer):  # correct, writ
     return output_layer(tf.concat((s_i, attended[0]), axis=1)), s_i, attended[1]
 
 
+# ---------------------------------------------------------------- unit 03: scaled dot-product attention
+
+
+def attention(query, key, value, mask, scale=None, axis=-1, zero_empty=True, fill=MASK_VALUE):
+    """A learner's attention with the usual slips as switches (defaults are right)."""
+    scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = tf.matmul(query, key, transpose_b=True) * scale
+    if mask is not None:
+        scores = tf.where(mask, scores, fill)
+    weights = tf.nn.softmax(scores, axis=axis)
+    if mask is not None and zero_empty:
+        weights = weights * tf.cast(mask, weights.dtype)  # a query with no key at all reads nothing
+    return tf.matmul(weights, value), weights
+
+
+def sdpa_unscaled(query, key, value, mask):
+    return attention(query, key, value, mask, scale=1.0)
+
+
+def sdpa_value_width(query, key, value, mask):
+    return attention(query, key, value, mask, scale=1 / math.sqrt(value.shape[-1]))
+
+
+def sdpa_uniform_empty_rows(query, key, value, mask):
+    return attention(query, key, value, mask, zero_empty=False)
+
+
+def sdpa_minus_inf(query, key, value, mask):
+    return attention(query, key, value, mask, zero_empty=False, fill=float("-inf"))
+
+
+def sdpa_times_mask(query, key, value, mask):
+    scores = tf.matmul(query, key, transpose_b=True) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = scores * tf.cast(mask, scores.dtype)
+    weights = tf.nn.softmax(scores)
+    return tf.matmul(weights, value), weights
+
+
+def sdpa_inverted(query, key, value, mask):
+    scores = tf.matmul(query, key, transpose_b=True) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = tf.where(mask, float("-inf"), scores)
+    weights = tf.nn.softmax(scores)
+    weights = tf.where(tf.math.is_nan(weights), 0.0, weights)
+    return tf.matmul(weights, value), weights
+
+
+def sdpa_output_transposed(query, key, value, mask):
+    output, weights = attention(query, key, value, mask)
+    return tf.linalg.matrix_transpose(output), weights
+
+
+def sdpa_divide_no_nan(query, key, value, mask):  # correct, written differently
+    scores = tf.einsum("...td,...sd->...ts", query, key) / tf.sqrt(tf.cast(tf.shape(key)[-1], tf.float32))
+    if mask is not None:
+        scores = tf.where(mask, scores, float("-inf"))
+    top = tf.reduce_max(scores, axis=-1, keepdims=True)
+    top = tf.stop_gradient(tf.where(tf.math.is_inf(top), 0.0, top))
+    exp = tf.exp(scores - top)
+    weights = tf.math.divide_no_nan(exp, tf.reduce_sum(exp, axis=-1, keepdims=True))
+    return tf.einsum("...ts,...sd->...td", weights, value), weights
+
+
+def causal_upper(length):
+    return tf.linalg.band_part(tf.ones((length, length)), 0, -1) > 0
+
+
+def causal_strict(length):
+    return tf.linalg.band_part(tf.ones((length, length)), -1, 0) - tf.eye(length) > 0
+
+
+def causal_float(length):
+    return tf.linalg.band_part(tf.ones((length, length)), -1, 0)
+
+
+def causal_batched(length):
+    return (tf.linalg.band_part(tf.ones((length, length)), -1, 0) > 0)[None, None]
+
+
+def causal_compare(length):  # correct, written differently
+    return tf.range(length)[:, None] >= tf.range(length)[None, :]
+
+
+def combine_or(key_padding, causal):
+    return tf.logical_or(key_padding[:, None, None, :], causal[None, None, :, :])
+
+
+def combine_no_heads(key_padding, causal):
+    return tf.logical_and(key_padding[:, None, :], causal[None, :, :])
+
+
+def combine_padding_on_queries(key_padding, causal):
+    return tf.logical_and(key_padding[:, None, :, None], causal[None, None, :, :])
+
+
+def combine_raw_when_alone(key_padding, causal):
+    if key_padding is None:
+        return causal
+    if causal is None:
+        return key_padding
+    return tf.logical_and(key_padding[:, None, None, :], causal[None, None, :, :])
+
+
+def combine_expand_dims(key_padding, causal):  # correct, written differently
+    combined = None
+    if key_padding is not None:
+        combined = tf.expand_dims(tf.expand_dims(key_padding, 1), 1)  # (B, S) -> (B, 1, 1, S)
+    if causal is not None:
+        causal = tf.reshape(causal, [1, 1, *causal.shape])  # (T, S) -> (1, 1, T, S)
+        combined = causal if combined is None else tf.logical_and(combined, causal)
+    return combined
+
+
+def online_no_rescale(running_max, running_sum, running_output, scores, values):
+    new_max = tf.maximum(running_max, tf.reduce_max(scores, axis=-1))
+    shift = tf.where(tf.math.is_inf(new_max), 0.0, new_max)
+    p = tf.exp(scores - shift[..., None])
+    return new_max, running_sum + tf.reduce_sum(p, axis=-1), running_output + tf.matmul(p, values)
+
+
+def online_unguarded(running_max, running_sum, running_output, scores, values):
+    new_max = tf.maximum(running_max, tf.reduce_max(scores, axis=-1))
+    alpha = tf.exp(running_max - new_max)
+    p = tf.exp(scores - new_max[..., None])
+    return new_max, running_sum * alpha + tf.reduce_sum(p, axis=-1), running_output * alpha[..., None] + p @ values
+
+
+def online_inverse_rescale(running_max, running_sum, running_output, scores, values):
+    new_max = tf.maximum(running_max, tf.reduce_max(scores, axis=-1))
+    shift = tf.where(tf.math.is_inf(new_max), 0.0, new_max)
+    alpha = tf.exp(shift - running_max)
+    p = tf.exp(scores - shift[..., None])
+    return new_max, running_sum * alpha + tf.reduce_sum(p, axis=-1), running_output * alpha[..., None] + p @ values
+
+
+def online_naive_exp(running_max, running_sum, running_output, scores, values):
+    p = tf.exp(scores)
+    new_max = tf.maximum(running_max, tf.reduce_max(scores, axis=-1))
+    return new_max, running_sum + tf.reduce_sum(p, axis=-1), running_output + p @ values
+
+
+def online_normalised(running_max, running_sum, running_output, scores, values):
+    new_max = tf.maximum(running_max, tf.reduce_max(scores, axis=-1))
+    shift = tf.where(tf.math.is_inf(new_max), 0.0, new_max)
+    alpha = tf.exp(running_max - shift)
+    p = tf.exp(scores - shift[..., None])
+    total = running_sum * alpha + tf.reduce_sum(p, axis=-1)
+    return new_max, total, (running_output * alpha[..., None] + p @ values) / total[..., None]
+
+
+def online_einsum(running_max, running_sum, running_output, scores, values):  # correct, written differently
+    new_max = tf.math.maximum(running_max, tf.math.reduce_max(scores, axis=-1))
+    finite = tf.math.is_finite(new_max)
+    reference = tf.where(finite, new_max, tf.zeros_like(new_max))
+    alpha = tf.math.exp(running_max - reference)
+    p = tf.math.exp(scores - tf.expand_dims(reference, -1))
+    output = tf.expand_dims(alpha, -1) * running_output + tf.einsum("...ts,...sd->...td", p, values)
+    return new_max, alpha * running_sum + tf.reduce_sum(p, axis=-1), output
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_one_short, "one True too few"),
@@ -303,6 +467,27 @@ WRONG = [
     ("attention_step", step_luong, "(Luong's order)"),
     ("attention_step", step_old_state, "you returned the state you were given"),
     ("attention_step", step_gru_swapped, "not [context; embedded]"),
+    # unit 03
+    ("scaled_dot_product_attention", sdpa_unscaled, "divide the scores q·k by sqrt(d_k)"),
+    ("scaled_dot_product_attention", sdpa_value_width, "you scaled by the width of the values"),
+    ("scaled_dot_product_attention", sdpa_uniform_empty_rows, "multiply the weights by the mask after the softmax"),
+    ("scaled_dot_product_attention", sdpa_minus_inf, "softmax of a row of -inf is 0/0"),
+    ("scaled_dot_product_attention", sdpa_times_mask, "exp(0) = 1 still gets weight"),
+    ("scaled_dot_product_attention", sdpa_inverted, "the weight sits on the masked keys"),
+    ("scaled_dot_product_attention", sdpa_output_transposed, "don't transpose it"),
+    ("causal_mask", causal_upper, "each position sees the future"),
+    ("causal_mask", causal_strict, "the diagonal is False"),
+    ("causal_mask", causal_float, "the mask has dtype float32 but should be bool"),
+    ("causal_mask", causal_batched, "the batch and head axes come later, by broadcasting"),
+    ("combine_masks", combine_or, "only if BOTH masks allow it"),
+    ("combine_masks", combine_no_heads, "the mask has shape (3, 5, 5) but expected (3, 1, 5, 5)"),
+    ("combine_masks", combine_padding_on_queries, "not key_padding[:, None, :, None]"),
+    ("combine_masks", combine_raw_when_alone, "when one mask is None, still return a 4-D mask"),
+    ("online_softmax_update", online_no_rescale, "multiply them by exp(running_max - new_max)"),
+    ("online_softmax_update", online_unguarded, "subtract 0 instead"),
+    ("online_softmax_update", online_inverse_rescale, "the rescaling factor is upside down"),
+    ("online_softmax_update", online_naive_exp, "subtract the new running maximum inside the exponential"),
+    ("online_softmax_update", online_normalised, "divide by running_sum only once"),
 ]
 
 RIGHT = [
@@ -314,6 +499,11 @@ RIGHT = [
     ("context_vector", context_einsum),
     ("last_real_state", last_state_gather),
     ("attention_step", step_unpacked),
+    # unit 03
+    ("scaled_dot_product_attention", sdpa_divide_no_nan),
+    ("causal_mask", causal_compare),
+    ("combine_masks", combine_expand_dims),
+    ("online_softmax_update", online_einsum),
 ]
 
 

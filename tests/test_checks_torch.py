@@ -1,11 +1,14 @@
 """PyTorch exercise checks against wrong answers written the way a learner would write them."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+import seq2bert.check.dot_product  # noqa: F401  registers unit 03's exercises (until units.py lists them)
 from seq2bert import report
 from seq2bert.check import all_exercises, evaluate, exercises
 
@@ -278,6 +281,166 @@ def step_unpacked(embedded, state, attend, cell, output_layer):  # correct, writ
     return output_layer(torch.concat((s_i, attended[0]), dim=1)), s_i, attended[1]
 
 
+# ---------------------------------------------------------------- unit 03: scaled dot-product attention
+
+
+def attention(query, key, value, mask, scale=None, dim=-1, zero_empty=True, fill=MASK_VALUE):
+    """A learner's attention with the usual slips as switches (defaults are right)."""
+    scale = 1 / query.shape[-1] ** 0.5 if scale is None else scale
+    scores = query @ key.transpose(-2, -1) * scale
+    if mask is not None:
+        scores = scores.masked_fill(~mask, fill)
+    weights = torch.softmax(scores, dim=dim)
+    if mask is not None and zero_empty:
+        weights = weights * mask  # a query with no key at all reads nothing
+    return weights @ value, weights
+
+
+def sdpa_unscaled(query, key, value, mask):
+    return attention(query, key, value, mask, scale=1.0)
+
+
+def sdpa_over_dk(query, key, value, mask):
+    return attention(query, key, value, mask, scale=1 / query.shape[-1])
+
+
+def sdpa_uniform_empty_rows(query, key, value, mask):
+    return attention(query, key, value, mask, zero_empty=False)
+
+
+def sdpa_minus_inf(query, key, value, mask):
+    return attention(query, key, value, mask, zero_empty=False, fill=float("-inf"))
+
+
+def sdpa_over_queries(query, key, value, mask):
+    return attention(query, key, value, mask, dim=-2)
+
+
+def sdpa_mask_after(query, key, value, mask):
+    weights = torch.softmax(query @ key.transpose(-2, -1) / math.sqrt(key.shape[-1]), dim=-1)
+    if mask is not None:
+        weights = weights * mask
+    return weights @ value, weights
+
+
+def sdpa_swapped(query, key, value, mask):
+    output, weights = attention(query, key, value, mask)
+    return weights, output
+
+
+def sdpa_einsum(query, key, value, mask):  # correct, written differently
+    scores = torch.einsum("...td,...sd->...ts", query, key) / math.sqrt(query.size(-1))
+    if mask is None:
+        mask = torch.ones_like(scores, dtype=torch.bool)
+    scores = torch.where(mask, scores, torch.tensor(float("-inf")))
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., T, 1)
+    weights = torch.where(has_key, torch.softmax(torch.where(has_key, scores, 0.0), dim=-1), 0.0)
+    return torch.einsum("...ts,...sd->...td", weights, value), weights
+
+
+def causal_upper(length):
+    return torch.ones(length, length).triu().bool()
+
+
+def causal_strict(length):
+    return torch.tril(torch.ones(length, length, dtype=torch.bool), diagonal=-1)
+
+
+def causal_float(length):
+    return torch.tril(torch.ones(length, length))
+
+
+def causal_blocked(length):
+    return torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+
+
+def causal_compare(length):  # correct, written differently
+    positions = torch.arange(length)
+    return positions[:, None] >= positions[None, :]
+
+
+def combine_or(key_padding, causal):
+    return key_padding[:, None, None, :] | causal[None, None, :, :]
+
+
+def combine_queries_before_heads(key_padding, causal):
+    return key_padding[:, None, None, :] & causal[None, :, None, :]
+
+
+def combine_padding_on_queries(key_padding, causal):
+    return key_padding[:, None, :, None] & causal[None, None, :, :]
+
+
+def combine_no_heads(key_padding, causal):
+    if key_padding is None:
+        return causal[None]
+    if causal is None:
+        return key_padding[:, None, :]
+    return key_padding[:, None, :] & causal[None]
+
+
+def combine_inverted(key_padding, causal):
+    blocked = key_padding.logical_not()
+    return blocked[:, None, None, :] & causal[None, None, :, :]
+
+
+def combine_unsqueeze(key_padding, causal):  # correct, written differently
+    parts = []
+    if key_padding is not None:
+        parts.append(key_padding.unsqueeze(1).unsqueeze(2))  # (B, S) -> (B, 1, 1, S)
+    if causal is not None:
+        parts.append(causal.unsqueeze(0).unsqueeze(0))  # (T, S) -> (1, 1, T, S)
+    combined = parts[0]
+    for part in parts[1:]:
+        combined = torch.logical_and(combined, part)
+    return combined
+
+
+def online_no_rescale(running_max, running_sum, running_output, scores, values):
+    new_max = torch.maximum(running_max, scores.amax(dim=-1))
+    shift = torch.where(torch.isinf(new_max), torch.zeros_like(new_max), new_max)
+    p = torch.exp(scores - shift[..., None])
+    return new_max, running_sum + p.sum(dim=-1), running_output + p @ values
+
+
+def online_unguarded(running_max, running_sum, running_output, scores, values):
+    new_max = torch.maximum(running_max, scores.amax(dim=-1))
+    alpha = torch.exp(running_max - new_max)
+    p = torch.exp(scores - new_max[..., None])
+    return new_max, running_sum * alpha + p.sum(dim=-1), running_output * alpha[..., None] + p @ values
+
+
+def online_block_max(running_max, running_sum, running_output, scores, values):
+    new_max = scores.amax(dim=-1)
+    shift = torch.where(torch.isinf(new_max), torch.zeros_like(new_max), new_max)
+    alpha = torch.exp(running_max - shift)
+    p = torch.exp(scores - shift[..., None])
+    return new_max, running_sum * alpha + p.sum(dim=-1), running_output * alpha[..., None] + p @ values
+
+
+def online_naive_exp(running_max, running_sum, running_output, scores, values):
+    p = torch.exp(scores)
+    return torch.maximum(running_max, scores.amax(dim=-1)), running_sum + p.sum(dim=-1), running_output + p @ values
+
+
+def online_normalised(running_max, running_sum, running_output, scores, values):
+    new_max = torch.maximum(running_max, scores.amax(dim=-1))
+    shift = torch.where(torch.isinf(new_max), torch.zeros_like(new_max), new_max)
+    alpha = torch.exp(running_max - shift)
+    p = torch.exp(scores - shift[..., None])
+    total = running_sum * alpha + p.sum(dim=-1)
+    return new_max, total, (running_output * alpha[..., None] + p @ values) / total[..., None]
+
+
+def online_einsum(running_max, running_sum, running_output, scores, values):  # correct, written differently
+    new_max = torch.max(running_max, scores.max(dim=-1).values)
+    reference = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+    alpha = torch.exp(running_max - reference)
+    p = torch.exp(scores - reference.unsqueeze(-1))
+    output = alpha.unsqueeze(-1) * running_output + torch.einsum("...ts,...sd->...td", p, values)
+    return new_max, alpha * running_sum + p.sum(dim=-1), output
+
+
 WRONG = [
     ("padding_mask", mask_inverted, "True and False are swapped"),
     ("padding_mask", mask_less_equal, "one True too many"),
@@ -323,6 +486,28 @@ WRONG = [
     ("attention_step", step_luong, "(Luong's order)"),
     ("attention_step", step_old_state, "you returned the state you were given"),
     ("attention_step", step_gru_swapped, "not [context; embedded]"),
+    # unit 03
+    ("scaled_dot_product_attention", sdpa_unscaled, "divide the scores q·k by sqrt(d_k)"),
+    ("scaled_dot_product_attention", sdpa_over_dk, "you divided the scores by d_k"),
+    ("scaled_dot_product_attention", sdpa_uniform_empty_rows, "got equal weights on every key"),
+    ("scaled_dot_product_attention", sdpa_minus_inf, "a query whose keys are all masked got NaN"),
+    ("scaled_dot_product_attention", sdpa_over_queries, "take the softmax over the last axis, the keys"),
+    ("scaled_dot_product_attention", sdpa_mask_after, "zeroing masked weights after the softmax"),
+    ("scaled_dot_product_attention", sdpa_swapped, "return (output, weights) in this order"),
+    ("causal_mask", causal_upper, "keep the LOWER triangle"),
+    ("causal_mask", causal_strict, "a position may attend to itself"),
+    ("causal_mask", causal_float, "the mask has dtype float32 but should be bool"),
+    ("causal_mask", causal_blocked, "True marks the future here"),
+    ("combine_masks", combine_or, "combine them with & (tf.logical_and), not |"),
+    ("combine_masks", combine_queries_before_heads, "the result (B, 1, T, S), not (B, T, 1, S)"),
+    ("combine_masks", combine_padding_on_queries, "it must vary along the last axis (S)"),
+    ("combine_masks", combine_no_heads, "the result needs an axis for the heads"),
+    ("combine_masks", combine_inverted, "use it as it is, don't invert it"),
+    ("online_softmax_update", online_no_rescale, "computed relative to the OLD maximum"),
+    ("online_softmax_update", online_unguarded, "-inf - (-inf) is NaN"),
+    ("online_softmax_update", online_block_max, "not this block's maximum alone"),
+    ("online_softmax_update", online_naive_exp, "exp(score) overflows for large scores"),
+    ("online_softmax_update", online_normalised, "running_output must stay UNnormalised"),
 ]
 
 RIGHT = [
@@ -335,6 +520,11 @@ RIGHT = [
     ("context_vector", context_broadcast),
     ("last_real_state", last_state_gather),
     ("attention_step", step_unpacked),
+    # unit 03
+    ("scaled_dot_product_attention", sdpa_einsum),
+    ("causal_mask", causal_compare),
+    ("combine_masks", combine_unsqueeze),
+    ("online_softmax_update", online_einsum),
 ]
 
 

@@ -1,0 +1,167 @@
+"""Scaled dot-product attention, its masks, and a blockwise variant with an online softmax.
+
+attention(Q, K, V) = softmax(Q K^T / sqrt(Dk), masked) V   (Vaswani et al. 2017). A bool mask is
+True where a query may attend (seq2bert.torch.masks). A query whose keys are ALL masked gets
+weights exactly 0 and output exactly 0 (no NaN in the forward pass or the gradient): it has
+nothing to look at, so it reads nothing. Unit 02's ops.masked_softmax gave such a row uniform
+weights instead.
+
+Shape legend: B batch, S source (key) length, T target (query) length, D model width, H heads,
+Dh head width, Dk query/key width, Dv value width, Sb keys in one block, "..." any leading axes
+(batch, heads).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from seq2bert.torch.masks import causal_mask
+
+__all__ = ["scaled_dot_product_attention", "causal_mask", "combine_masks",
+           "online_softmax_update", "blockwise_attention"]
+
+
+def _shape(x: torch.Tensor) -> tuple:
+    return tuple(x.shape)
+
+
+def _scores_shape(query, key, value) -> tuple:
+    """(..., T, S) after one-line checks of q, k, v, before torch raises a deep error."""
+    for name, x in (("query", query), ("key", key), ("value", value)):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        if x.dim() < 2:
+            raise ValueError(f"{name} must have shape (..., length, width), got {_shape(x)}")
+    if key.shape[-1] != query.shape[-1]:
+        raise ValueError(f"keys have width {key.shape[-1]} but queries {query.shape[-1]}")
+    if key.shape[-2] != value.shape[-2]:
+        raise ValueError(f"keys have length {key.shape[-2]} but values {value.shape[-2]}")
+    try:
+        lead = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    except RuntimeError:
+        raise ValueError(f"leading axes of query {_shape(query)}, key {_shape(key)} and value "
+                         f"{_shape(value)} do not broadcast") from None
+    return tuple(lead) + (query.shape[-2], key.shape[-2])
+
+
+def _check_mask(mask, scores_shape: tuple) -> None:
+    """A bool mask that broadcasts to the scores without adding axes (a (B, 1, T, S) mask on 3-D
+    queries would silently give (B, B, T, S))."""
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got {kind}")
+    try:
+        fits = tuple(torch.broadcast_shapes(mask.shape, scores_shape)) == scores_shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"mask of shape {_shape(mask)} does not broadcast to the scores' shape "
+                         f"{scores_shape} (..., T, S)")
+
+
+def _check_attention_inputs(query, key, value, mask) -> None:
+    scores_shape = _scores_shape(query, key, value)
+    if mask is not None:
+        _check_mask(mask, scores_shape)
+
+
+def _zero_empty_rows(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A query whose keys are all masked left the softmax as NaN (0 / 0): it reads nothing, so 0.
+
+    The gradient stays finite: masked_fill sends 0, not NaN, back to the masked scores.
+    """
+    empty = ~mask.any(dim=-1, keepdim=True)  # (..., T, 1) in the mask's own (broadcast) shape
+    return weights.masked_fill(empty, 0.0) if bool(empty.any()) else weights
+
+
+def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                                 mask: torch.Tensor | None = None, scale: float | None = None):
+    """softmax(q k^T * scale, masked) v; scale defaults to 1/sqrt(Dk).
+
+    query (..., T, Dk), key (..., S, Dk), value (..., S, Dv), mask bool broadcastable to
+    (..., T, S) or None. Returns (output (..., T, Dv), weights (..., T, S)); an all-masked
+    query row gets weights 0 and output 0.
+    """
+    _check_attention_inputs(query, key, value, mask)
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    # Scaling q (T x Dk numbers) costs less than scaling the scores (T x S).
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)  # (..., T, S)
+    if mask is not None:
+        weights = _zero_empty_rows(weights, mask)
+    return weights @ value, weights  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
+
+
+def combine_masks(key_padding: torch.Tensor | None, causal: torch.Tensor | None) -> torch.Tensor | None:
+    """key_padding (B, S) (True = real key) & causal (T, S) -> (B, 1, T, S); the 1 broadcasts over heads.
+
+    Either may be None: then (B, 1, 1, S) or (1, 1, T, S). Both None gives None (no mask).
+    """
+    for name, m in (("key_padding", key_padding), ("causal", causal)):
+        if m is None:
+            continue
+        if not isinstance(m, torch.Tensor) or m.dtype != torch.bool:
+            kind = m.dtype if isinstance(m, torch.Tensor) else type(m).__name__
+            raise TypeError(f"{name} must be a bool tensor (True = may attend), got {kind}")
+        if m.dim() != 2:
+            raise ValueError(f"{name} must be 2-D ({'B, S' if name == 'key_padding' else 'T, S'}), "
+                             f"got shape {_shape(m)}")
+    if key_padding is not None and causal is not None and key_padding.shape[-1] != causal.shape[-1]:
+        raise ValueError(f"key_padding has {key_padding.shape[-1]} keys but causal {causal.shape[-1]}")
+    if key_padding is None:
+        return None if causal is None else causal[None, None, :, :]  # (T, S) -> (1, 1, T, S)
+    padding = key_padding[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
+    return padding if causal is None else padding & causal[None, None, :, :]  # -> (B, 1, T, S)
+
+
+def online_softmax_update(running_max: torch.Tensor, running_sum: torch.Tensor,
+                          running_output: torch.Tensor, scores: torch.Tensor, values: torch.Tensor):
+    """Fold one block of keys into a running softmax (Milakov & Gimelshein 2018; FlashAttention).
+
+    State after the earlier blocks: running_max (..., T), running_sum (..., T), running_output
+    (..., T, Dv), the UNnormalised sum of exp(score - running_max) v (start: -inf, 0, 0).
+    scores (..., T, Sb) with -inf at masked keys, values (..., Sb, Dv). Returns the new state;
+    the attention output is running_output / running_sum (0 where running_sum is 0).
+    """
+    new_max = torch.maximum(running_max, scores.amax(dim=-1))  # (..., T)
+    # A row that has seen only -inf keeps max -inf; shift it by 0 so no -inf - (-inf) = NaN appears.
+    shift = torch.where(torch.isneginf(new_max), torch.zeros_like(new_max), new_max)
+    rescale = torch.exp(running_max - shift)  # (..., T): old terms were relative to the old max
+    exp_scores = torch.exp(scores - shift[..., None])  # (..., T, Sb)
+    new_sum = running_sum * rescale + exp_scores.sum(dim=-1)  # (..., T)
+    new_output = running_output * rescale[..., None] + exp_scores @ values  # (..., T, Sb) @ (..., Sb, Dv) -> (..., T, Dv)
+    return new_max, new_sum, new_output
+
+
+def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                        mask: torch.Tensor | None = None, scale: float | None = None,
+                        block_size: int = 128) -> torch.Tensor:
+    """scaled_dot_product_attention's output, keys taken `block_size` at a time with an online softmax.
+
+    The (..., T, S) weights are never materialised: peak extra memory O(T * block_size).
+    """
+    _check_attention_inputs(query, key, value, mask)
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(query.shape[-1])
+    state = None
+    for start in range(0, key.shape[-2], block_size):
+        block = slice(start, start + block_size)
+        scores = (query * scale) @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        if mask is not None:
+            block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb)
+            scores = scores.masked_fill(~block_mask, float("-inf"))
+        if state is None:
+            state = (torch.full(scores.shape[:-1], float("-inf"), dtype=scores.dtype, device=scores.device),
+                     torch.zeros(scores.shape[:-1], dtype=scores.dtype, device=scores.device),
+                     torch.zeros(scores.shape[:-1] + (value.shape[-1],), dtype=scores.dtype, device=scores.device))
+        state = online_softmax_update(*state, scores, value[..., block, :])
+    if state is None:  # no keys at all
+        raise ValueError("key has length 0: there is nothing to attend to")
+    _, total, output = state
+    return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
