@@ -23,8 +23,8 @@
 # - compare the cost of attention against sequence length, and compute it block by block with
 #   an online softmax — the idea behind FlashAttention.
 #
-# **Time:** about 75 minutes — 25 to read the lesson, the rest here. The notebook retrains two
-# of unit 02's models, about four minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before
+# **Time:** about 75 minutes — 25 to read the lesson, the rest here. The notebook retrains
+# unit 02's model twice, about three minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before
 # `seq2bert.setup` for a one-minute pass with less data and fewer steps (same code, weaker
 # numbers).
 #
@@ -92,7 +92,8 @@ def tensor(array):
 # | scaled dot product | $q \cdot k / \sqrt{d_k}$ | Vaswani et al. 2017 |
 #
 # The dot product has no parameters of its own: the learning moves into the projections that
-# make the queries and keys (here given, in unit 04 learned). For $T$ queries and $S$ keys at
+# make the queries and keys (learned layers in section 5's model and in unit 04; here the
+# vectors are simply given). For $T$ queries and $S$ keys at
 # once it is one matrix product, and the whole of attention is
 #
 # $$\text{Attention}(Q, K, V) = \text{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V$$
