@@ -204,7 +204,8 @@ np.testing.assert_allclose(worked["all masked"][1], [0.0, 0.0])
 #
 # Take queries and keys with independent entries of mean 0 and variance 1. Then $q \cdot k =
 # \sum_{i=1}^{d_k} q_i k_i$ is a sum of $d_k$ independent terms of variance 1, so its
-# variance is $d_k$ and its standard deviation $\sqrt{d_k}$ (Vaswani et al. 2017, footnote 4).
+# variance is $d_k$ and its standard deviation $\sqrt{d_k}$ (Vaswani et al. 2017, footnote 4;
+# the lesson, section 6, derives it).
 # Wide keys give widely spread scores; the softmax turns spread-out scores into one weight near
 # 1 and the rest near 0, and a saturated softmax passes almost no gradient back: its Jacobian
 # $\partial p / \partial s = \text{diag}(p) - p p^\top$ is the zero matrix when $p$ is one-hot.
@@ -585,10 +586,10 @@ print(f"at length 256, ours takes {ratio:.1f}x the library's time")
 # for CPUs, and the benchmark script below times it too.
 
 # %% [markdown]
-# The blockwise version is no faster than ours — its loop over blocks runs in Python — and is
-# not meant to be: its point is memory, which this cell does not measure. The full benchmark
-# (lengths 64 to 2048, batch 8, 8 heads, head width 64, time *and* peak memory) is a script,
-# since it takes minutes:
+# The blockwise version is not meant to be faster: its loop over blocks runs in Python, and it
+# takes about as long as ours or longer. Its point is memory, which this cell does not measure
+# (lesson, section 10). The full benchmark — lengths 64 to 2048, batch 8, 8 heads, head width
+# 64, time *and* peak memory — is a script, since it takes minutes:
 #
 # ```
 # python benchmarks/attention_cost.py --framework both
@@ -608,7 +609,8 @@ print(f"at length 256, ours takes {ratio:.1f}x the library's time")
 # The factor $e^{m - m_\text{new}} \le 1$ re-expresses everything summed so far against the new
 # maximum, so no exponent is ever positive. After the last block the output is $o / \ell$:
 # exactly the softmax-weighted average, computed with $T \times b$ scores in memory instead of
-# $T \times S$ (Milakov and Gimelshein 2018). FlashAttention (Dao et al. 2022) runs this loop
+# $T \times S$ (Milakov and Gimelshein 2018; the lesson, section 9, works a two-block example
+# by hand). FlashAttention (Dao et al. 2022) runs this loop
 # inside one GPU kernel, with each block in fast on-chip memory — the same arithmetic, arranged
 # so the big matrix never reaches slow memory.
 #
