@@ -224,3 +224,84 @@ def show_source(obj: Any) -> None:
         display(Code(source, language="python"))
     else:
         print(source)
+
+
+def mask_grid(masks: Mapping[str, Any], query_labels: Sequence[str] | None = None,
+              key_labels: Sequence[str] | None = None, title: str | None = None):
+    """Boolean masks (T, S) side by side, one panel each: dark where a query may attend (True)."""
+    if not masks:
+        raise ValueError("mask_grid needs at least one mask")
+    arrays = {}
+    for name, mask in masks.items():
+        array = np.asarray(mask)
+        if array.dtype != bool or array.ndim != 2:
+            raise ValueError(f"mask {name!r} must be a 2-D bool array (T, S), got {array.dtype} of shape {array.shape}; "
+                             f"pick one sequence and head, e.g. mask[0, 0]")
+        arrays[name] = array
+    fig, axes = _subplots(1, len(arrays), figsize=(2.6 * len(arrays) + 0.6, 3.2))
+    for ax, (name, array) in zip(axes[0], arrays.items()):
+        ax.imshow(array, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
+        ax.grid(False)
+        for (row, column), allowed in np.ndenumerate(array):
+            ax.text(column, row, "✓" if allowed else "·", ha="center", va="center",
+                    color="white" if allowed else "0.5", fontsize=_label_size(array.shape[1]))
+        queries, keys = array.shape
+        ax.set_xticks(range(keys))
+        ax.set_xticklabels(key_labels if key_labels is not None and len(key_labels) == keys else range(keys))
+        ax.set_yticks(range(queries))
+        ax.set_yticklabels(query_labels if query_labels is not None and len(query_labels) == queries else range(queries))
+        ax.set_xlabel("key")
+        ax.set_ylabel("query")
+        ax.set_title(name)
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def scaling_curves(sweep: Any, title: str | None = None):
+    """Attention entropy and softmax gradient norm against d_k, with and without 1/sqrt(d_k).
+
+    `sweep` is a `seq2bert.experiments.scaling.ScalingSweep` (or anything with its fields).
+    """
+    widths = _as_array(sweep.widths, "widths")
+    fig, axes = _subplots(1, 2, figsize=(10.0, 3.8))
+    panels = (("entropy", "attention entropy (nats)"), ("gradient_norm", "‖∂ softmax / ∂ scores‖"))
+    for ax, (name, ylabel) in zip(axes[0], panels):
+        ax.plot(widths, _as_array(getattr(sweep, name), name), marker="o", label="q·k (unscaled)")
+        ax.plot(widths, _as_array(getattr(sweep, name + "_scaled"), name), marker="o", label="q·k / √d_k")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(widths)
+        ax.set_xticklabels([str(int(w)) for w in widths])
+        ax.set_xlabel("key width d_k")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0.0)
+    axes[0, 0].axhline(sweep.max_entropy, color="0.5", linestyle="--", linewidth=1.0,
+                       label=f"uniform over {sweep.keys} keys")
+    axes[0, 0].set_ylim(0.0, 1.08 * sweep.max_entropy)
+    axes[0, 0].legend()
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def cost_vs_length(seconds: Mapping[str, Mapping[int, float]], title: str | None = None):
+    """Time per call against sequence length, one line per implementation (log-log axes)."""
+    if not seconds:
+        raise ValueError("cost_vs_length needs at least one implementation")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    lengths: list[int] = []
+    for name, per_length in seconds.items():
+        xs = sorted(per_length)
+        lengths.extend(x for x in xs if x not in lengths)
+        ax.plot(xs, [1000.0 * per_length[x] for x in xs], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(sorted(lengths))
+    ax.set_xticklabels([str(x) for x in sorted(lengths)])
+    ax.set_xlabel("sequence length (T = S)")
+    ax.set_ylabel("milliseconds per call")
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2bert.settings import AttentionSizes, ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, Seq2SeqSizes
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
@@ -160,6 +160,18 @@ UNITS = Catalogue((
          # cells. `make run` on 2026-12-03: PyTorch 126 s, TensorFlow 158 s.
          budget_seconds=160,
          checks=("seq2bert.check.additive", "seq2bert.check.masking", "seq2bert.check.recurrent")),
+    Unit("03", "dot_product_attention", "Scaled dot-product attention and masks",
+         sizes=ModeSizes(
+             fast=DotProductSizes(toy_train=8000, eval_pairs=400, attention_steps=200, batch_size=64, embed=64,
+                                  hidden=128, learning_rate=6e-3, sweep_widths=(4, 16, 64, 256, 1024),
+                                  sweep_queries=400, sweep_keys=16, cost_lengths=(64, 256, 512), cost_repeats=3),
+             full=DotProductSizes(toy_train=40000, eval_pairs=1000, attention_steps=1000, batch_size=64, embed=64,
+                                  hidden=128, learning_rate=4e-3, sweep_widths=(4, 16, 64, 256, 1024),
+                                  sweep_queries=2000, sweep_keys=16, cost_lengths=(64, 256, 1024), cost_repeats=5)),
+         # Two toy models of unit 02 (200 steps each in fast mode, the steps unit 02's attention
+         # model needs to pass its 0.7 token-accuracy bar) dominate the time.
+         budget_seconds=60,
+         checks=("seq2bert.check.dot_product",)),
 ))
 
 
