@@ -255,7 +255,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def targets(rows: list[dict]) -> list[str]:
-    """The issue's two targets, reported (not asserted): ours <= 1.6x the library at 256; blockwise peak <= plain / 8 at 2048."""
+    """The issue's targets, reported, not asserted: ours <= 1.6x library at 256, blockwise peak <= ours / 8 at 2048."""
     found = {(r["framework"], r["implementation"], r["length"]): r for r in rows}
     notes = []
     for framework in sorted({r["framework"] for r in rows}):

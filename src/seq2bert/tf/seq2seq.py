@@ -1,4 +1,6 @@
-"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
+"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in Keras 3 / TensorFlow.
+
+Twin: seq2bert.torch.seq2seq.
 
 Class, argument and attribute names match the PyTorch twin, so weights map by layer path
 (seq2bert.tf.weights). Both twins start from the same NumPy-drawn weights (seq2bert.init,

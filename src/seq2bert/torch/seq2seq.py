@@ -1,4 +1,6 @@
-"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in PyTorch (twin: seq2bert.tf.seq2seq).
+"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in PyTorch.
+
+Twin: seq2bert.tf.seq2seq.
 
 Shape legend: B batch, S source length, T target length, D model width (the GRU state),
 V target vocabulary; for this model also E embedding width, A attention (scorer) width,
