@@ -182,3 +182,82 @@ def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
         raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / tf.where(total > 0, total, tf.ones_like(total))[..., None]  # (..., T, Dv)
+
+
+# ---------------------------------------------------------------- unit 04: multi-head attention
+
+import keras  # noqa: E402  (unit 04's part of the module starts here)
+
+from seq2bert.tf.positional import apply_rope  # noqa: E402
+
+__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+
+
+def split_heads(x: tf.Tensor, heads: int) -> tf.Tensor:
+    """(B, T, D) -> (B, H, T, Dh), Dh = D / H: head h gets features h*Dh .. (h+1)*Dh - 1."""
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"heads must be a positive int, got {heads!r}")
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank != 3:
+        raise ValueError(f"expected x of shape (B, T, D), got shape {_shape(x)}")
+    width = x.shape[-1]
+    if width is None:
+        raise ValueError("split_heads needs the width D known when the graph is built")
+    if width % heads:
+        raise ValueError(f"width {width} does not split into {heads} heads of equal width")
+    batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    x = tf.reshape(x, [batch, length, heads, width // heads])  # (B, T, D) -> (B, T, H, Dh)
+    return tf.transpose(x, [0, 2, 1, 3])  # (B, T, H, Dh) -> (B, H, T, Dh)
+
+
+def merge_heads(x: tf.Tensor) -> tf.Tensor:
+    """(B, H, T, Dh) -> (B, T, D), D = H * Dh: the heads' features side by side, as split_heads took them."""
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank != 4:
+        raise ValueError(f"expected x of shape (B, H, T, Dh), got shape {_shape(x)}")
+    heads, head_width = x.shape[1], x.shape[3]
+    if heads is None or head_width is None:
+        raise ValueError("merge_heads needs H and Dh known when the graph is built")
+    x = tf.transpose(x, [0, 2, 1, 3])  # (B, H, T, Dh) -> (B, T, H, Dh)
+    return tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], heads * head_width])  # (B, T, H, Dh) -> (B, T, D)
+
+
+class MultiHeadAttention(keras.layers.Layer):
+    """H heads of scaled dot-product attention, each on its own Dh = D/H slice of projected q, k, v.
+
+    head_h = attention(q W_q[h], k W_k[h], v W_v[h]); output = [head_1; ...; head_H] W_o
+    (Vaswani et al. 2017). w_q, w_k, w_v, w_o are dense D -> D with bias: 4D^2 + 4D parameters,
+    whatever H is. With rotary=True, queries and keys are rotated by apply_rope after the split
+    (positions 0..T-1 and 0..S-1), so scores depend on positions through their offset only.
+    """
+
+    def __init__(self, width: int, heads: int, rotary: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or width % heads:
+            raise ValueError(f"width {width} does not split into {heads} heads of equal width")
+        if rotary and (width // heads) % 2:
+            raise ValueError(f"rotary positions need an even head width, but {width} / {heads} = {width // heads}")
+        self.width, self.heads, self.rotary = width, heads, rotary
+        self.w_q = keras.layers.Dense(width, name="w_q")
+        self.w_k = keras.layers.Dense(width, name="w_k")
+        self.w_v = keras.layers.Dense(width, name="w_v")
+        self.w_o = keras.layers.Dense(width, name="w_o")
+
+    def call(self, query, key, value, mask=None):
+        """query (B, T, D), key and value (B, S, D), mask bool broadcastable to (B, H, T, S)
+        (combine_masks makes one) -> output (B, T, D), weights (B, H, T, S)."""
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            if x.shape.rank != 3 or x.shape[-1] != self.width:
+                raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
+        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
+        k = split_heads(self.w_k(key), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        v = split_heads(self.w_v(value), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        if self.rotary:
+            q, k = apply_rope(q), apply_rope(k)
+        context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+        return self.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        """None: `mask` here says which keys a query may attend to, not which outputs are padding,
+        so Keras must not attach it to the outputs (and need not warn that it drops it)."""
+        return None

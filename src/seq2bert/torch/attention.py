@@ -153,3 +153,71 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
         raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
+
+
+# ---------------------------------------------------------------- unit 04: multi-head attention
+
+from torch import nn  # noqa: E402  (unit 04's part of the module starts here)
+
+from seq2bert.torch.positional import apply_rope  # noqa: E402
+
+__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(B, T, D) -> (B, H, T, Dh), Dh = D / H: head h gets features h*Dh .. (h+1)*Dh - 1."""
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"heads must be a positive int, got {heads!r}")
+    if x.dim() != 3:
+        raise ValueError(f"expected x of shape (B, T, D), got shape {_shape(x)}")
+    batch, length, width = x.shape
+    if width % heads:
+        raise ValueError(f"width {width} does not split into {heads} heads of equal width")
+    x = x.reshape(batch, length, heads, width // heads)  # (B, T, D) -> (B, T, H, Dh)
+    return x.transpose(1, 2)  # (B, T, H, Dh) -> (B, H, T, Dh)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, Dh) -> (B, T, D), D = H * Dh: the heads' features side by side, as split_heads took them."""
+    if x.dim() != 4:
+        raise ValueError(f"expected x of shape (B, H, T, Dh), got shape {_shape(x)}")
+    batch, heads, length, head_width = x.shape
+    x = x.transpose(1, 2)  # (B, H, T, Dh) -> (B, T, H, Dh)
+    return x.reshape(batch, length, heads * head_width)  # (B, T, H, Dh) -> (B, T, D)
+
+
+class MultiHeadAttention(nn.Module):
+    """H heads of scaled dot-product attention, each on its own Dh = D/H slice of projected q, k, v.
+
+    head_h = attention(q W_q[h], k W_k[h], v W_v[h]); output = [head_1; ...; head_H] W_o
+    (Vaswani et al. 2017). w_q, w_k, w_v, w_o are dense D -> D with bias: 4D^2 + 4D parameters,
+    whatever H is. With rotary=True, queries and keys are rotated by apply_rope after the split
+    (positions 0..T-1 and 0..S-1), so scores depend on positions through their offset only.
+    """
+
+    def __init__(self, width: int, heads: int, rotary: bool = False):
+        super().__init__()
+        if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or width % heads:
+            raise ValueError(f"width {width} does not split into {heads} heads of equal width")
+        if rotary and (width // heads) % 2:
+            raise ValueError(f"rotary positions need an even head width, but {width} / {heads} = {width // heads}")
+        self.width, self.heads, self.rotary = width, heads, rotary
+        self.w_q = nn.Linear(width, width)
+        self.w_k = nn.Linear(width, width)
+        self.w_v = nn.Linear(width, width)
+        self.w_o = nn.Linear(width, width)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                mask: torch.Tensor | None = None):
+        """query (B, T, D), key and value (B, S, D), mask bool broadcastable to (B, H, T, S)
+        (combine_masks makes one) -> output (B, T, D), weights (B, H, T, S)."""
+        for name, x in (("query", query), ("key", key), ("value", value)):
+            if x.dim() != 3 or x.shape[-1] != self.width:
+                raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
+        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
+        k = split_heads(self.w_k(key), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        v = split_heads(self.w_v(value), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        if self.rotary:
+            q, k = apply_rope(q), apply_rope(k)
+        context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+        return self.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)

@@ -1,0 +1,97 @@
+"""Positional information for self-attention, in Keras 3 / TensorFlow (twin: seq2bert.torch.positional).
+
+Self-attention treats its input as a set: permute the tokens and the outputs are permuted the
+same way. Three ways to tell it the order:
+- sinusoidal_encoding: a fixed (T, D) table added to the token embeddings (Vaswani et al. 2017);
+- LearnedPositions: a trained (max_length, D) table added the same way;
+- apply_rope: rotate queries and keys by an angle proportional to their position
+  (Su et al. 2021), so a query-key dot product depends on positions only through their offset.
+
+Shape legend: B batch, T sequence length, D model width, Dh head width; P positions in a table.
+"""
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+def _check_even(width: int, what: str) -> None:
+    if width <= 0 or width % 2:
+        raise ValueError(f"{what} must be a positive even number (pairs of sin and cos), got {width}")
+
+
+def _inverse_frequencies(width: int, base: float) -> tf.Tensor:
+    """(width / 2,) float64: base^(-2i / width) for pair i = 0 .. width/2 - 1."""
+    return tf.pow(tf.constant(base, tf.float64), -tf.range(0, width, 2, dtype=tf.float64) / width)
+
+
+def sinusoidal_encoding(length: int, width: int) -> tf.Tensor:
+    """(T, D) float32: PE[p, 2i] = sin(p / 10000^(2i/D)), PE[p, 2i+1] = cos(p / 10000^(2i/D))."""
+    _check_even(width, "the width of a sinusoidal encoding")
+    if length < 0:
+        raise ValueError(f"length must be 0 or more, got {length}")
+    angles = tf.range(length, dtype=tf.float64)[:, None] * _inverse_frequencies(width, 10000.0)  # (T, 1) * (D/2,) -> (T, D/2)
+    pairs = tf.stack([tf.sin(angles), tf.cos(angles)], axis=-1)  # (T, D/2, 2): sin in the even slot, cos in the odd
+    return tf.cast(tf.reshape(pairs, (length, width)), tf.float32)  # (T, D/2, 2) -> (T, D), interleaved
+
+
+class LearnedPositions(keras.layers.Layer):
+    """Adds a trained position vector P[p] to the token vector at position p: x + P[:T].
+
+    The table is an embedding that starts N(0, 1), as every embedding here (seq2bert.init): the
+    encoder multiplies its N(0, D^-1/2) token embeddings by sqrt(D), which puts tokens at RMS
+    about 1 too, so positions start at the tokens' scale. (BERT's std 0.02 under such tokens
+    made the order tasks learn 3-4x slower.)
+    """
+
+    def __init__(self, max_length: int, width: int, **kwargs):
+        super().__init__(**kwargs)
+        if max_length <= 0 or width <= 0:
+            raise ValueError(f"max_length and width must be positive, got {max_length} and {width}")
+        self.max_length, self.width = max_length, width
+        self.embedding = keras.layers.Embedding(  # P: (max_length, D), N(0, 1)
+            max_length, width, embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0), name="embedding")
+
+    def call(self, x):
+        if x.shape.rank != 3:
+            raise ValueError(f"expected x of shape (B, T, D), got shape {tuple(x.shape)}")
+        if x.shape[-1] is not None and x.shape[-1] != self.width:
+            raise ValueError(f"x has width {x.shape[-1]} but the position table {self.width}")
+        length = x.shape[1]
+        if length is not None and length > self.max_length:
+            raise ValueError(f"a sequence of length {length} is longer than the {self.max_length} "
+                             "learned positions (raise max_length)")
+        return x + self.embedding(tf.range(tf.shape(x)[1]))  # (B, T, D) + (T, D)
+
+
+def _positions(positions, length) -> tf.Tensor:
+    """(T,) float64 positions: 0 .. T-1 when None; a clear error when the shape does not fit."""
+    if positions is None:
+        return tf.range(length, dtype=tf.float64)
+    positions = tf.convert_to_tensor(positions)
+    if not positions.dtype.is_integer:
+        raise TypeError(f"positions must be integers, got dtype {positions.dtype.name}")
+    if positions.shape.rank != 1 or (isinstance(length, int) and positions.shape[0] not in (None, length)):
+        raise ValueError(f"positions have shape {tuple(positions.shape)} but x has {length} positions: "
+                         f"expected ({length},)")
+    return tf.cast(positions, tf.float64)
+
+
+def apply_rope(x, positions=None, base: float = 10000.0) -> tf.Tensor:
+    """Rotary position embedding (Su et al. 2021) with interleaved pairs.
+
+    x (..., T, Dh), Dh even: each pair (x[2i], x[2i+1]) at position p is rotated by the angle
+    p * base^(-2i/Dh). positions: (T,) integers, or None for 0 .. T-1. Returns x's shape and dtype.
+    Since R_p^T R_s = R_(s-p), (R_p q) . (R_s k) depends on p and s only through s - p.
+    """
+    x = tf.convert_to_tensor(x)
+    if x.shape.rank is None or x.shape.rank < 2:
+        raise ValueError(f"expected x of shape (..., T, Dh), got shape {tuple(x.shape)}")
+    width = x.shape[-1]
+    _check_even(width, "the head width for rotary positions")
+    length = x.shape[-2] if x.shape[-2] is not None else tf.shape(x)[-2]
+    angles = _positions(positions, length)[:, None] * _inverse_frequencies(width, base)  # (T, 1) * (Dh/2,) -> (T, Dh/2)
+    cos, sin = tf.cast(tf.cos(angles), x.dtype), tf.cast(tf.sin(angles), x.dtype)  # (T, Dh/2) each
+    even, odd = x[..., 0::2], x[..., 1::2]  # (..., T, Dh/2) each: the two coordinates of every pair
+    rotated = tf.stack([even * cos - odd * sin, even * sin + odd * cos], axis=-1)  # (..., T, Dh/2, 2)
+    return tf.reshape(rotated, tf.shape(x))  # (..., T, Dh/2, 2) -> (..., T, Dh), pairs interleaved again
