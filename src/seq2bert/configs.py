@@ -28,3 +28,42 @@ class Seq2SeqConfig:
     def memory_width(self) -> int:
         """Width Dm of each encoder state h_j: 2D with a bidirectional encoder ([forward; backward]), else D."""
         return 2 * self.hidden if self.bidirectional else self.hidden
+
+
+# --- Unit 04: a small Transformer encoder (kept apart from Seq2SeqConfig, which unit 03 extends) ---
+
+POSITIONS = ("none", "sinusoidal", "learned", "rotary")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """A stack of pre-LN self-attention layers over a token sequence (unit 04; reused by unit 05)."""
+
+    vocab: int  # token vocabulary size (V), inputs and per-position outputs alike
+    width: int = 64  # model width (D)
+    heads: int = 4  # attention heads (H); each has width Dh = D / H
+    layers: int = 2  # encoder layers
+    ffn: int = 128  # hidden width of the position-wise feed-forward network
+    positions: str = "sinusoidal"  # "none" | "sinusoidal" | "learned" | "rotary"
+    max_length: int = 64  # longest sequence (the learned positions' table size)
+    dropout: float = 0.0  # dropout on embeddings and residual branches while training
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(map(repr, POSITIONS))}, not {self.positions!r}")
+        for name in ("vocab", "width", "heads", "layers", "ffn", "max_length"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, not {getattr(self, name)!r}")
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} is not divisible by {self.heads} heads")
+        if self.positions == "rotary" and self.head_width % 2:
+            raise ValueError(f"rotary positions need an even head width, not {self.head_width}")
+        if self.positions == "sinusoidal" and self.width % 2:
+            raise ValueError(f"sinusoidal positions need an even width, not {self.width}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+
+    @property
+    def head_width(self) -> int:
+        """Dh = D / H."""
+        return self.width // self.heads

@@ -48,6 +48,11 @@ def layer_norm(rng: np.random.Generator, shapes: Shapes) -> dict[str, np.ndarray
     return {name: (np.ones if name == "weight" else np.zeros)(shape) for name, shape in shapes.items()}
 
 
+def token_embedding(rng: np.random.Generator, shapes: Shapes) -> dict[str, np.ndarray]:
+    """N(0, 1/D) for a (V, D) table that the model multiplies by sqrt(D) (Vaswani et al. 2017, sec. 3.4)."""
+    return {name: rng.standard_normal(shape) / np.sqrt(shape[-1]) for name, shape in shapes.items()}
+
+
 class Registry:
     """Values keyed by layer type; a layer finds the entry of its class or nearest base class."""
 
