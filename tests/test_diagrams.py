@@ -165,3 +165,46 @@ def test_drawing_works_headless_in_a_fresh_process(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().lower() == "agg"
+
+
+def test_multi_head_shows_projections_heads_split_merge_and_parameters():
+    fig = diagrams.multi_head()
+    shown = texts(fig)
+    for name in "QKV":
+        assert f"${name} = X W_{name.lower()}$" in shown
+    for head in diagrams.HEADS:
+        assert f"head {head}:  softmax$(Q_{head} K_{head}^\\top / \\sqrt{{D_h}})\\, V_{head}$" in shown
+    assert "split_heads" in shown and "merge_heads (concat)" in shown and "$W_o$" in shown
+    # Split is reshape then transpose; merge undoes both, in the opposite order.
+    assert "(B, T, D) $\\to$ (B, T, H, $D_h$) $\\to$ (B, H, T, $D_h$)" in shown
+    assert "(B, H, T, $D_h$) $\\to$ (B, T, H, $D_h$) $\\to$ (B, T, D)" in shown
+    assert "$4D^2 + 4D$ parameters for any $H$" in joined(fig)
+
+
+def test_rotary_hands_turn_by_p_theta_and_the_offset_identity_is_stated():
+    import math
+
+    fig = diagrams.rotary()
+    shown = texts(fig)
+    assert "$(R_p\\, q) \\cdot (R_s\\, k) = q \\cdot (R_{s-p}\\, k)$" in shown
+    assert "values are not turned" in joined(fig) and "$p\\,\\theta_i$" in shown
+    # The clock hands: 3 pairs x 7 positions, pair i's hand at position p points at p * theta_i.
+    thetas = [10000.0 ** (-2 * i / 16) for i in range(3)]
+    hands = []
+    for line in fig.axes[0].lines:
+        xs, ys = line.get_data()
+        if len(xs) == 2 and abs(math.hypot(xs[1] - xs[0], ys[1] - ys[0]) - 0.16) < 1e-9:
+            hands.append((ys[0], xs[0], math.atan2(ys[1] - ys[0], xs[1] - xs[0])))
+    assert len(hands) == 3 * 7
+    rows = sorted({y for y, _, _ in hands}, reverse=True)
+    for (y, x, angle) in hands:
+        theta = thetas[rows.index(y)]
+        p = sorted(x2 for y2, x2, _ in hands if y2 == y).index(x)
+        expected = math.atan2(math.sin(p * theta), math.cos(p * theta))
+        assert abs(angle - expected) < 1e-9, (rows.index(y), p)
+
+
+def test_unit04_figures_are_embedded_in_lesson_04():
+    lesson = (COMMITTED.parent / "04_multi_head_attention.md").read_text(encoding="utf-8")
+    for stem in ("multi_head", "rotary"):
+        assert f"](figures/{stem}.svg)" in lesson

@@ -346,3 +346,120 @@ def run(args: argparse.Namespace) -> int:
     for path in write_figures(folder):
         print(f"wrote {path} ({path.stat().st_size // 1024} kB)")
     return 0
+
+
+# ---------------------------------------------------------------- unit 04
+
+HEADS = ("1", "2", "H")  # the heads drawn; a gap with dots stands for the ones between 2 and H
+
+
+def multi_head():
+    """Multi-head attention: project, split the width into H heads, attend per head, merge, W_o."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 4.6)
+        _label(ax, 0.15, 4.48, "Multi-head attention: $H$ heads of width $D_h = D/H$, each with its own softmax",
+               size=11, ha="left", va="top", fontweight="bold")
+        mid = 2.3
+        _box(ax, 0.55, mid, 0.8, 0.7, "$X$\n(B, T, D)", ENCODER)
+        _label(ax, 0.55, mid - 0.5, "self-attention:\nquery, key and\nvalue are all $X$", size=_SMALL,
+               ha="center", va="top", colour=ENCODER[0])
+        # The three projections, each a (D, D) matrix with a bias.
+        rows = {"Q": 3.2, "K": 2.3, "V": 1.4}
+        for name, y in rows.items():
+            _arrow(ax, [(0.95, mid), (1.42, y)], ENCODER[0])
+            _box(ax, 1.95, y, 1.05, 0.5, f"${name} = X W_{name.lower()}$", ATTENTION)
+            _arrow(ax, [(2.475, y), (2.8, y)], ATTENTION[0])
+        # split_heads: (B, T, D) -> (B, H, T, Dh).
+        top, bottom = 3.75, 0.85
+        for x, name in ((3.07, "split_heads"), (6.85, "merge_heads (concat)")):
+            _box(ax, x, (top + bottom) / 2, 0.55, top - bottom, "", CONTEXT)
+            _label(ax, x, (top + bottom) / 2, name, rotation=90, ha="center", va="center")
+        heads_y = (3.35, 2.55, 1.15)
+        for head, y in zip(HEADS, heads_y):
+            _arrow(ax, [(3.345, y), (3.55, y)], CONTEXT[0])
+            _box(ax, 4.85, y, 2.6, 0.55,
+                 f"head {head}:  softmax$(Q_{head} K_{head}^\\top / \\sqrt{{D_h}})\\, V_{head}$", ATTENTION,
+                 size=9.0)
+            _arrow(ax, [(6.15, y), (6.575, y)], ATTENTION[0])
+        _label(ax, 4.85, 1.85, "$\\vdots$", ha="center", va="center", size=12)
+        _label(ax, 4.85, 3.72, "per head: weights (B, T, S), output (B, T, $D_h$)", size=_SMALL,
+               ha="center", va="bottom", colour=ATTENTION[0])
+        # The output projection mixes the heads.
+        _arrow(ax, [(7.125, mid), (7.4, mid)], CONTEXT[0])
+        _box(ax, 7.65, mid, 0.5, 0.5, "$W_o$", OUTPUT)
+        _arrow(ax, [(7.9, mid), (8.1, mid)], OUTPUT[0])
+        _box(ax, 8.5, mid, 0.8, 0.7, "$Y$\n(B, T, D)", OUTPUT)
+        _label(ax, 3.07, 0.62, "(B, T, D) $\\to$ (B, T, H, $D_h$) $\\to$ (B, H, T, $D_h$)", size=_SMALL,
+               ha="center", va="top")
+        _label(ax, 6.85, 0.62, "(B, H, T, $D_h$) $\\to$ (B, T, H, $D_h$) $\\to$ (B, T, D)", size=_SMALL,
+               ha="center", va="top")
+        _label(ax, 0.15, 0.12, "$W_q, W_k, W_v, W_o$ are (D, D) with biases: $4D^2 + 4D$ parameters for any $H$. "
+               "$W_o$ mixes what the heads read.", size=_FONT, ha="left", va="center")
+    return fig
+
+
+def rotary():
+    """RoPE: each pair of a query or key turned by p*theta_i; the score depends on the offset only."""
+    import math
+
+    import matplotlib
+    from matplotlib.patches import Arc
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 4.3)
+        _label(ax, 0.15, 4.18, "Rotary position embedding (RoPE): turn each pair of $q$ and $k$ by its position",
+               size=11, ha="left", va="top", fontweight="bold")
+        # Left: the plane of one pair, a vector and the same vector at position p.
+        cx, cy, r = 1.45, 1.85, 1.05
+        ax.add_patch(_circle(cx, cy, r, ("#BBBBBB", "#FFFFFF")))
+        ax.plot([cx - r - 0.15, cx + r + 0.15], [cy, cy], color="#999999", linewidth=0.8)
+        ax.plot([cx, cx], [cy - r - 0.15, cy + r + 0.15], color="#999999", linewidth=0.8)
+        _label(ax, cx + r + 0.17, cy, "$x_{2i}$", ha="left", va="center", size=_SMALL)
+        _label(ax, cx + 0.06, cy + r + 0.15, "$x_{2i+1}$", ha="left", va="center", size=_SMALL)
+        start, turn = 20.0, 75.0
+        for angle, colour, name in ((start, ENCODER[0], "$x$"), (start + turn, DECODER[0], "$R_p\\, x$")):
+            tip = (cx + r * math.cos(math.radians(angle)), cy + r * math.sin(math.radians(angle)))
+            _arrow(ax, [(cx, cy), tip], colour)
+            offset = (0.12 * math.cos(math.radians(angle)), 0.12 * math.sin(math.radians(angle)))
+            _label(ax, tip[0] + offset[0], tip[1] + offset[1], name, ha="left" if angle < 60 else "right",
+                   va="bottom", colour=colour)
+        ax.add_patch(Arc((cx, cy), 0.9, 0.9, theta1=start, theta2=start + turn, color=INK, linewidth=1.0))
+        _label(ax, cx + 0.52 * math.cos(math.radians(start + turn / 2)),
+               cy + 0.52 * math.sin(math.radians(start + turn / 2)), "$p\\,\\theta_i$", ha="left", va="bottom",
+               size=_SMALL)
+        _label(ax, cx, 0.45, "one pair $(x_{2i}, x_{2i+1})$ of a query or\nkey at position $p$, turned by $p\\,\\theta_i$",
+               ha="center", va="center", size=_SMALL)
+        # Middle: clock hands, one row per pair, one column per position.
+        thetas = (("pair 0", 1.0), ("pair 1", 10000.0 ** (-2 / 16)), ("pair 2", 10000.0 ** (-4 / 16)))
+        x0, dx, small = 3.85, 0.4, 0.16
+        rows = (3.15, 2.45, 1.75)
+        for p in range(7):
+            _label(ax, x0 + dx * p, 3.6, f"$p = {p}$" if p == 0 else f"${p}$", ha="center", va="center",
+                   size=_SMALL)
+        for (name, theta), y in zip(thetas, rows):
+            _label(ax, x0 - 0.3, y, f"{name}\n$\\theta = {theta:.3g}$", ha="right", va="center", size=_SMALL)
+            for p in range(7):
+                x = x0 + dx * p
+                ax.add_patch(_circle(x, y, small, ("#999999", "#FFFFFF")))
+                ax.plot([x, x + small * math.cos(p * theta)], [y, y + small * math.sin(p * theta)],
+                        color=DECODER[0], linewidth=1.4, solid_capstyle="round")
+        _label(ax, x0 + 3 * dx, 1.2, "$\\theta_i = 10000^{-2i/D_h}$ ($D_h = 16$: 8 pairs,\n"
+               "the slowest turns 0.0003 rad per position)", ha="center", va="center", size=_SMALL)
+        # Right: why only the offset matters.
+        _label(ax, 7.78, 3.0, "$(R_p\\, q) \\cdot (R_s\\, k) = q \\cdot (R_{s-p}\\, k)$", ha="center",
+               va="center", colour=ATTENTION[0])
+        _label(ax, 7.78, 2.15, "the score depends on the\noffset $s - p$ only", ha="center", va="center")
+        _label(ax, 7.78, 1.3, "queries and keys only, in every layer;\nvalues are not turned;\nno parameters",
+               ha="center", va="center", size=_SMALL)
+        _label(ax, 0.15, 0.12, "Su et al. (2021). Pairs are interleaved: $(x_0, x_1), (x_2, x_3), \\dots$; "
+               "position 0 is no turn at all.", size=_FONT, ha="left", va="center")
+    return fig
+
+
+FIGURES.update({"multi_head": multi_head, "rotary": rotary})
+TITLES.update({
+    "multi_head": "Multi-head attention: split into heads, attend per head, merge, project",
+    "rotary": "Rotary position embedding: pairs turned by the angle p times theta_i",
+})
