@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, MultiHeadSizes, Seq2SeqSizes
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
@@ -172,6 +172,12 @@ UNITS = Catalogue((
                                   sweep_keys=16, cost_lengths=(64, 256, 1024), cost_repeats=5)),
          budget_seconds=60,
          checks=("seq2bert.check.dot_product",)),
+    Unit("04", "multi_head_attention", "Multi-head self-attention and positional encoding",
+         sizes=ModeSizes(
+             fast=MultiHeadSizes(steps=200, reverse_steps=0, eval_sequences=500),
+             full=MultiHeadSizes(steps=400, reverse_steps=600, eval_sequences=2000)),
+         budget_seconds=60,
+         checks=("seq2bert.check.heads", "seq2bert.check.positional")),
 ))
 
 
