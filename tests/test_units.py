@@ -185,7 +185,7 @@ def test_extra_units_from_the_environment_reach_other_processes(tmp_path):
     code = "from seq2bert import settings, units; print([u.number for u in units.UNITS], settings.sizes('93'))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['01', '02', '03', '93'] ExtraSizes(width=8)"
+    assert result.stdout.strip() == "['01', '02', '03', '04', '93'] ExtraSizes(width=8)"
 
 
 def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
