@@ -290,3 +290,24 @@ def test_block_size_must_be_positive(fw):
     q, k, v = random_inputs(9, lead=(1,), t=2, s=3)
     with pytest.raises(ValueError, match="block_size must be a positive int, got 0"):
         fw.attention.blockwise_attention(fw.tensor(q), fw.tensor(k), fw.tensor(v), block_size=0)
+
+
+def test_tf_attention_traces_with_unknown_batch_length_and_width():
+    """Inside tf.function with unknown sizes (how the TF training loops call it) the checks stay quiet."""
+    import tensorflow as tf
+
+    from seq2bert.tf import attention
+
+    spec = tf.TensorSpec([None, None, None], tf.float32)
+
+    @tf.function(input_signature=[spec, spec, spec, tf.TensorSpec([None, 1, None], tf.bool)])
+    def attend_graph(q, k, v, mask):
+        return attention.scaled_dot_product_attention(q, k, v, mask)
+
+    q, k, v = random_inputs(11, lead=(2,), t=3, s=5)
+    mask = np.array([[[True] * 5], [[False] * 5]])  # the second sequence has no key at all
+    out, weights = attend_graph(q, k, v, mask)
+    ref_out, ref_weights = numpy_attention(q, k, v, mask)
+    np.testing.assert_allclose(weights.numpy(), ref_weights, atol=1e-6)
+    np.testing.assert_allclose(out.numpy(), ref_out, atol=1e-5)
+    assert np.all(out.numpy()[1] == 0)

@@ -195,3 +195,39 @@ def test_layer_errors(fw):
     with pytest.raises(TypeError, match="bool"):
         layer(fw.tensor(normal(2, 3, 8)), fw.tensor(normal(2, 5, 8)), fw.tensor(normal(2, 5, 8)),
               mask=fw.tensor(np.ones((2, 1, 1, 5), np.float32)))
+
+
+def test_twins_start_from_the_same_drawn_weights():
+    """w_q, w_k, w_v, w_o are dense layers, so seq2bert.init draws them for both twins with no new layout."""
+    torch_layer, keras_layer = ta.MultiHeadAttention(16, 4), ka.MultiHeadAttention(16, 4)
+    x = normal(2, 5, 16, seed=8)
+    keras_layer(tf.constant(x), tf.constant(x), tf.constant(x))  # builds it
+    drawn_torch, drawn_keras = torch_initial_weights(torch_layer, 7), keras_initial_weights(keras_layer, 7)
+    names = [f"{layer}.{part}" for layer in ("w_q", "w_k", "w_v", "w_o") for part in ("weight", "bias")]
+    assert list(drawn_torch) == list(drawn_keras) == names
+    for name in names:
+        np.testing.assert_array_equal(drawn_torch[name], drawn_keras[name])
+        assert np.abs(drawn_torch[name]).max() <= 0.25  # U(-1/sqrt(D), 1/sqrt(D)), as nn.Linear
+    load_weights(torch_layer, drawn_torch)
+    load_torch_state(keras_layer, drawn_keras)
+    output_t, weights_t = attend(Torch, torch_layer, x)
+    output_k, weights_k = attend(Keras, keras_layer, x)
+    assert np.abs(output_t - output_k).max() <= 1e-5 and np.abs(weights_t - weights_k).max() <= 1e-5
+
+
+def test_the_function_is_the_layer_without_biases(fw):
+    """multi_head_attention (the exercise's form, x @ w) computes the layer when its biases are 0."""
+    layer = fw.layer(8, 2, seed=9)
+    state = keras_or_torch_state(fw, layer)
+    zero_biases = {name: (np.zeros_like(value) if name.endswith("bias") else value) for name, value in state.items()}
+    if fw is Torch:
+        load_weights(layer, zero_biases)
+    else:
+        load_torch_state(layer, zero_biases)
+    x, y = normal(2, 3, 8, seed=10), normal(2, 4, 8, seed=11)
+    mask = np.tril(np.ones((3, 4), bool))  # (T, S), broadcast over B and H
+    output, weights = attend(fw, layer, x, y, mask[None, None])
+    matrices = [fw.tensor(np.ascontiguousarray(state[f"{name}.weight"].T)) for name in ("w_q", "w_k", "w_v", "w_o")]
+    f_output, f_weights = fw.attention.multi_head_attention(fw.tensor(x), fw.tensor(y), *matrices, 2, fw.tensor(mask))
+    np.testing.assert_allclose(fw.numpy(f_output), output, atol=1e-5)
+    np.testing.assert_allclose(fw.numpy(f_weights), weights, atol=1e-6)

@@ -1,10 +1,13 @@
-"""Exercises on multi-head attention's reshapes: split_heads and merge_heads (unit 04).
+"""Exercises on multi-head attention: split_heads, merge_heads and multi_head_attention (unit 04).
 
 Contract (seq2bert.{torch,tf}.attention): split_heads(x, heads) turns (B, T, D) into
 (B, H, T, Dh), Dh = D / H, head h taking the contiguous features h*Dh .. (h+1)*Dh - 1;
-merge_heads(x) is its inverse, (B, H, T, Dh) -> (B, T, D). The cases cover H = 1, H = D
-(Dh = 1), T = 1 and T = H, where a wrong reshape keeps the right shape.
-Shape legend: B batch, T sequence length, D model width, H heads, Dh head width.
+merge_heads(x) is its inverse, (B, H, T, Dh) -> (B, T, D). multi_head_attention(x_q, x_kv,
+w_q, w_k, w_v, w_o, heads, mask) projects with x @ w (no biases), splits, attends with scale
+1/sqrt(Dh), merges and projects with w_o; it returns (output (B, T, D), weights (B, H, T, S)).
+The cases cover H = 1, H = D (Dh = 1), T = 1 and T = H, where a wrong reshape keeps the right
+shape; every query keeps at least one key (what an all-masked query gets is unit 03's ruling).
+Shape legend: B batch, T query length, S key length, D model width, H heads, Dh head width.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import numpy as np
 
 from seq2bert.check.references import references
 from seq2bert.check.registry import register
-from seq2bert.check.spec import Case, Exercise, Mistake, Output
+from seq2bert.check.spec import Case, Exercise, Mistake, Output, lengths_mask, softmax
 
 # ---------------------------------------------------------------- split_heads
 
@@ -146,5 +149,84 @@ MERGE_HEADS = Exercise(
     ),
 )
 
+# ---------------------------------------------------------------- multi_head_attention
 
-register(SPLIT_HEADS, MERGE_HEADS)
+
+def _attention_cases(rng: np.random.Generator) -> list[Case]:
+    def case(label, batch, queries, keys, width, heads, mask=None, self_attention=False):
+        x_q = rng.normal(size=(batch, queries, width)).astype(np.float32)
+        x_kv = x_q.copy() if self_attention else rng.normal(size=(batch, keys, width)).astype(np.float32)
+        weights = {name: (rng.normal(size=(width, width)) / np.sqrt(width)).astype(np.float32)
+                   for name in ("w_q", "w_k", "w_v", "w_o")}
+        return Case(label, {"x_q": x_q, "x_kv": x_kv, **weights, "heads": heads, "mask": mask})
+
+    return [
+        case("self-attention, 2 heads, no mask", 2, 4, 4, 8, 2, self_attention=True),
+        case("cross-attention with key padding (B, 1, 1, S)", 2, 3, 5, 8, 4,
+             mask=lengths_mask([5, 2], 5)[:, None, None, :]),
+        case("causal self-attention, mask (T, T)", 1, 5, 5, 6, 3, mask=np.tril(np.ones((5, 5), bool)),
+             self_attention=True),
+        case("one head (H = 1)", 2, 3, 3, 4, 1),
+        case("head width 1 (H = D)", 1, 3, 4, 4, 4, mask=lengths_mask([3], 4)[:, None, None, :]),
+        case("one query (T = 1)", 2, 1, 6, 8, 2, mask=lengths_mask([6, 1], 6)[:, None, None, :]),
+    ]
+
+
+def _multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask, *, split=_split_heads, merge=_merge_heads,
+                          scale_width=None, use_mask=True, out=True, swap=False, transpose=False):
+    """The contract in float64, with each part swappable (the known mistakes below)."""
+    def project(x, w):
+        return x.astype(np.float64) @ (w.T if transpose else w)  # (B, L, D) @ (D, D) -> (B, L, D)
+
+    q = split(project(x_q, w_q), heads)  # (B, H, T, Dh)
+    k = split(project(x_kv, w_v if swap else w_k), heads)  # (B, H, S, Dh)
+    v = split(project(x_kv, w_k if swap else w_v), heads)  # (B, H, S, Dh)
+    width = q.shape[-1] if scale_width is None else scale_width(x_q.shape[-1])
+    scores = q @ k.swapaxes(-1, -2) / np.sqrt(width)  # (B, H, T, Dh) @ (B, H, Dh, S) -> (B, H, T, S)
+    if mask is not None and use_mask:
+        scores = np.where(mask, scores, -np.inf)
+    weights = softmax(scores)  # (B, H, T, S)
+    merged = merge(weights @ v)  # (B, H, T, S) @ (B, H, S, Dh) -> (B, H, T, Dh) -> (B, T, D)
+    return (project(merged, w_o) if out else merged), weights
+
+
+def _mha_mistake(**slip):
+    return lambda *args: _multi_head_attention(*args, **slip)
+
+
+MULTI_HEAD_ATTENTION = Exercise(
+    name="multi_head_attention",
+    references=references("multi_head_attention", module="attention"),
+    unit="04",
+    outputs=(Output("the output has", "float"), Output("the weights have", "float")),
+    grad_arg="x_q",
+    make_cases=_attention_cases,
+    reference=_multi_head_attention,
+    mistakes=(
+        Mistake("scaled_by_model_width", _mha_mistake(scale_width=lambda width: width),
+                "scale the scores by 1/sqrt(Dh), the width of one head (the length of the vectors each dot "
+                "product multiplies), not by 1/sqrt(D)"),
+        Mistake("no_scale", _mha_mistake(scale_width=lambda width: 1.0),
+                "the scores are not scaled: divide q k^T by sqrt(Dh) before the softmax"),
+        Mistake("no_output_projection", _mha_mistake(out=False),
+                "finish with the output projection: merge the heads, then multiply by w_o"),
+        Mistake("split_without_transpose", _mha_mistake(split=_split_by_reshape_only),
+                "the heads are cut wrongly: split (B, L, D) by reshaping to (B, L, H, Dh) and then swapping "
+                "axes 1 and 2, not by reshaping straight to (B, H, L, Dh)"),
+        Mistake("merge_without_transpose", _mha_mistake(merge=_merge_by_reshape_only),
+                "the weights are right but the heads are joined wrongly: swap axes 1 and 2 back, "
+                "(B, H, T, Dh) -> (B, T, H, Dh), before reshaping to (B, T, D)"),
+        Mistake("mask_ignored", _mha_mistake(use_mask=False),
+                "the mask is ignored: keys where it is False must get weight 0 (pass it on to the attention, "
+                "or set those scores to -inf before the softmax)"),
+        Mistake("keys_values_swapped", _mha_mistake(swap=True),
+                "keys and values are swapped: keys are x_kv @ w_k (they are compared with the queries) and "
+                "values x_kv @ w_v (they are averaged)"),
+        Mistake("transposed_weights", _mha_mistake(transpose=True),
+                "multiply by the weights as given, x @ w (each w is (D_in, D_out)); you used x @ w.T, "
+                "nn.Linear's layout"),
+    ),
+)
+
+
+register(SPLIT_HEADS, MERGE_HEADS, MULTI_HEAD_ATTENTION)

@@ -34,8 +34,7 @@ def _differ(a, b) -> bool:
     return a is not None and b is not None and a != b
 
 
-def _check_attention_inputs(query, key, value, mask):
-    """One-line errors for the mistakes a learner makes, before TF raises a deep one."""
+def _as_tensors(query, key, value) -> list:
     tensors = []
     for name, x in (("query", query), ("key", key), ("value", value)):
         try:
@@ -45,7 +44,11 @@ def _check_attention_inputs(query, key, value, mask):
         if x.shape.rank is not None and x.shape.rank < 2:
             raise ValueError(f"{name} must have shape (..., length, width), got {_shape(x)}")
         tensors.append(x)
-    query, key, value = tensors
+    return tensors
+
+
+def _scores_shape(query, key, value) -> tf.TensorShape:
+    """(..., T, S) as far as it is known, after one-line checks of q, k, v (before TF raises a deep error)."""
     if _differ(key.shape[-1], query.shape[-1]):
         raise ValueError(f"keys have width {key.shape[-1]} but queries {query.shape[-1]}")
     if _differ(key.shape[-2], value.shape[-2]):
@@ -56,14 +59,19 @@ def _check_attention_inputs(query, key, value, mask):
     except ValueError:
         raise ValueError(f"leading axes of query {_shape(query)}, key {_shape(key)} and value "
                          f"{_shape(value)} do not broadcast") from None
-    if mask is None:
-        return query, key, value, None
-    if not (isinstance(mask, tf.Tensor) or hasattr(mask, "dtype")):
+    return lead.concatenate([query.shape[-2], key.shape[-2]])
+
+
+def _checked_mask(mask, scores_shape: tf.TensorShape) -> tf.Tensor:
+    """A bool mask that broadcasts to the scores without adding axes (a (B, 1, T, S) mask on 3-D
+    queries would silently give (B, B, T, S))."""
+    if not hasattr(mask, "dtype"):
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {type(mask).__name__}")
     mask = tf.convert_to_tensor(mask)
     if mask.dtype != tf.bool:
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype.name}")
-    scores_shape = lead.concatenate([query.shape[-2], key.shape[-2]])
+    if scores_shape.rank is None or mask.shape.rank is None:
+        return mask  # shapes known only when the graph runs
     try:
         joint = tf.broadcast_static_shape(mask.shape, scores_shape)
         fits = joint.rank == scores_shape.rank and joint.is_compatible_with(scores_shape)
@@ -72,20 +80,35 @@ def _check_attention_inputs(query, key, value, mask):
     if not fits:
         raise ValueError(f"mask of shape {_shape(mask)} does not broadcast to the scores' shape "
                          f"{tuple(scores_shape.as_list())} (..., T, S)")
-    return query, key, value, mask
+    return mask
+
+
+def _check_attention_inputs(query, key, value, mask):
+    """q, k, v and the mask as tensors, with one-line errors for the mistakes a learner makes."""
+    query, key, value = _as_tensors(query, key, value)
+    scores_shape = _scores_shape(query, key, value)
+    return query, key, value, None if mask is None else _checked_mask(mask, scores_shape)
 
 
 def _is_neg_inf(x: tf.Tensor) -> tf.Tensor:
     return tf.equal(x, tf.constant(NEG_INF, x.dtype))
 
 
-def _softmax_or_zero(scores: tf.Tensor) -> tf.Tensor:
-    """Softmax over the last axis; a row of only -inf gets weights 0 (not NaN), gradient included."""
-    row_max = tf.stop_gradient(tf.reduce_max(scores, axis=-1, keepdims=True))  # (..., T, 1)
-    row_max = tf.where(_is_neg_inf(row_max), tf.zeros_like(row_max), row_max)
-    exp = tf.exp(scores - row_max)  # exp(-inf) = 0 for the masked keys
-    total = tf.reduce_sum(exp, axis=-1, keepdims=True)  # (..., T, 1); 0 for an all-masked row
-    return exp / tf.where(total > 0, total, tf.ones_like(total))
+def _default_scale(query: tf.Tensor):
+    """1 / sqrt(Dk), also when Dk is known only when the graph runs."""
+    width = query.shape[-1]
+    if width is not None:
+        return 1.0 / math.sqrt(width)
+    return tf.math.rsqrt(tf.cast(tf.shape(query)[-1], query.dtype))
+
+
+def _zero_empty_rows(weights: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """A query whose keys are all masked left the softmax as NaN (0 / 0): it reads nothing, so 0.
+
+    The gradient stays finite: tf.where sends 0, not NaN, back to the masked scores.
+    """
+    has_key = tf.reduce_any(mask, axis=-1, keepdims=True)  # (..., T, 1) in the mask's own (broadcast) shape
+    return tf.where(has_key, weights, tf.zeros((), weights.dtype))
 
 
 def scaled_dot_product_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
@@ -97,12 +120,14 @@ def scaled_dot_product_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Ten
     query row gets weights 0 and output 0.
     """
     query, key, value, mask = _check_attention_inputs(query, key, value, mask)
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = tf.matmul(query, key, transpose_b=True) * scale  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
+    scale = _default_scale(query) if scale is None else scale
+    # Scaling q (T x Dk numbers) costs less than scaling the scores (T x S).
+    scores = tf.matmul(query * scale, key, transpose_b=True)  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
     if mask is not None:
         scores = tf.where(mask, scores, tf.constant(NEG_INF, scores.dtype))
-    weights = _softmax_or_zero(scores)  # (..., T, S)
+    weights = tf.nn.softmax(scores, axis=-1)  # (..., T, S)
+    if mask is not None:
+        weights = _zero_empty_rows(weights, mask)
     return tf.matmul(weights, value), weights  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
 
 
@@ -164,12 +189,11 @@ def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     if key.shape[-2] is None:
         raise ValueError("blockwise_attention needs a key length known when the graph is built")
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
+    scale = _default_scale(query) if scale is None else scale
     state = None
     for start in range(0, key.shape[-2], block_size):
         stop = start + block_size
-        scores = tf.matmul(query, key[..., start:stop, :], transpose_b=True) * scale  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = tf.matmul(query * scale, key[..., start:stop, :], transpose_b=True)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
             block_mask = mask if mask.shape[-1] == 1 else mask[..., start:stop]  # (..., T, Sb)
             scores = tf.where(block_mask, scores, tf.constant(NEG_INF, scores.dtype))
@@ -190,7 +214,7 @@ import keras  # noqa: E402  (unit 04's part of the module starts here)
 
 from seq2bert.tf.positional import apply_rope  # noqa: E402
 
-__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: tf.Tensor, heads: int) -> tf.Tensor:
@@ -220,6 +244,20 @@ def merge_heads(x: tf.Tensor) -> tf.Tensor:
         raise ValueError("merge_heads needs H and Dh known when the graph is built")
     x = tf.transpose(x, [0, 2, 1, 3])  # (B, H, T, Dh) -> (B, T, H, Dh)
     return tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], heads * head_width])  # (B, T, H, Dh) -> (B, T, D)
+
+
+def multi_head_attention(x_q: tf.Tensor, x_kv: tf.Tensor, w_q: tf.Tensor, w_k: tf.Tensor, w_v: tf.Tensor,
+                         w_o: tf.Tensor, heads: int, mask: tf.Tensor | None = None):
+    """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
+
+    x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
+    x @ w; mask bool broadcastable to (B, H, T, S) or None. Returns (output (B, T, D), weights (B, H, T, S)).
+    """
+    q = split_heads(x_q @ w_q, heads)  # (B, T, D) @ (D, D) -> (B, T, D) -> (B, H, T, Dh)
+    k = split_heads(x_kv @ w_k, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    v = split_heads(x_kv @ w_v, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+    return merge_heads(context) @ w_o, weights  # (B, H, T, Dh) -> (B, T, D) @ (D, D) -> (B, T, D)
 
 
 class MultiHeadAttention(keras.layers.Layer):

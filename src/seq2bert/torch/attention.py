@@ -26,8 +26,8 @@ def _shape(x: torch.Tensor) -> tuple:
     return tuple(x.shape)
 
 
-def _check_attention_inputs(query, key, value, mask) -> None:
-    """One-line errors for the mistakes a learner makes, before torch raises a deep one."""
+def _scores_shape(query, key, value) -> tuple:
+    """(..., T, S) after one-line checks of q, k, v, before torch raises a deep error."""
     for name, x in (("query", query), ("key", key), ("value", value)):
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -42,12 +42,15 @@ def _check_attention_inputs(query, key, value, mask) -> None:
     except RuntimeError:
         raise ValueError(f"leading axes of query {_shape(query)}, key {_shape(key)} and value "
                          f"{_shape(value)} do not broadcast") from None
-    if mask is None:
-        return
+    return tuple(lead) + (query.shape[-2], key.shape[-2])
+
+
+def _check_mask(mask, scores_shape: tuple) -> None:
+    """A bool mask that broadcasts to the scores without adding axes (a (B, 1, T, S) mask on 3-D
+    queries would silently give (B, B, T, S))."""
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
         kind = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {kind}")
-    scores_shape = tuple(lead) + (query.shape[-2], key.shape[-2])
     try:
         fits = tuple(torch.broadcast_shapes(mask.shape, scores_shape)) == scores_shape
     except RuntimeError:
@@ -57,13 +60,19 @@ def _check_attention_inputs(query, key, value, mask) -> None:
                          f"{scores_shape} (..., T, S)")
 
 
-def _softmax_or_zero(scores: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis; a row of only -inf gets weights 0 (not NaN), gradient included."""
-    row_max = scores.detach().amax(dim=-1, keepdim=True)  # (..., T, 1); softmax ignores the shift
-    row_max = torch.where(torch.isneginf(row_max), torch.zeros_like(row_max), row_max)
-    exp = torch.exp(scores - row_max)  # exp(-inf) = 0 for the masked keys
-    total = exp.sum(dim=-1, keepdim=True)  # (..., T, 1); 0 for an all-masked row
-    return exp / torch.where(total > 0, total, torch.ones_like(total))
+def _check_attention_inputs(query, key, value, mask) -> None:
+    scores_shape = _scores_shape(query, key, value)
+    if mask is not None:
+        _check_mask(mask, scores_shape)
+
+
+def _zero_empty_rows(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A query whose keys are all masked left the softmax as NaN (0 / 0): it reads nothing, so 0.
+
+    The gradient stays finite: masked_fill sends 0, not NaN, back to the masked scores.
+    """
+    empty = ~mask.any(dim=-1, keepdim=True)  # (..., T, 1) in the mask's own (broadcast) shape
+    return weights.masked_fill(empty, 0.0) if bool(empty.any()) else weights
 
 
 def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -77,10 +86,13 @@ def scaled_dot_product_attention(query: torch.Tensor, key: torch.Tensor, value: 
     _check_attention_inputs(query, key, value, mask)
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
-    scores = (query @ key.transpose(-2, -1)) * scale  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
+    # Scaling q (T x Dk numbers) costs less than scaling the scores (T x S).
+    scores = (query * scale) @ key.transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, S) -> (..., T, S)
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    weights = _softmax_or_zero(scores)  # (..., T, S)
+    weights = torch.softmax(scores, dim=-1)  # (..., T, S)
+    if mask is not None:
+        weights = _zero_empty_rows(weights, mask)
     return weights @ value, weights  # (..., T, S) @ (..., S, Dv) -> (..., T, Dv)
 
 
@@ -140,7 +152,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     state = None
     for start in range(0, key.shape[-2], block_size):
         block = slice(start, start + block_size)
-        scores = (query @ key[..., block, :].transpose(-2, -1)) * scale  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = (query * scale) @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
             block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb)
             scores = scores.masked_fill(~block_mask, float("-inf"))
@@ -161,7 +173,7 @@ from torch import nn  # noqa: E402  (unit 04's part of the module starts here)
 
 from seq2bert.torch.positional import apply_rope  # noqa: E402
 
-__all__ += ["split_heads", "merge_heads", "MultiHeadAttention"]
+__all__ += ["split_heads", "merge_heads", "multi_head_attention", "MultiHeadAttention"]
 
 
 def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -184,6 +196,20 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     batch, heads, length, head_width = x.shape
     x = x.transpose(1, 2)  # (B, H, T, Dh) -> (B, T, H, Dh)
     return x.reshape(batch, length, heads * head_width)  # (B, T, H, Dh) -> (B, T, D)
+
+
+def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
+                         heads: int, mask: torch.Tensor | None = None):
+    """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
+
+    x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
+    x @ w; mask bool broadcastable to (B, H, T, S) or None. Returns (output (B, T, D), weights (B, H, T, S)).
+    """
+    q = split_heads(x_q @ w_q, heads)  # (B, T, D) @ (D, D) -> (B, T, D) -> (B, H, T, Dh)
+    k = split_heads(x_kv @ w_k, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    v = split_heads(x_kv @ w_v, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+    return merge_heads(context) @ w_o, weights  # (B, H, T, Dh) -> (B, T, D) @ (D, D) -> (B, T, D)
 
 
 class MultiHeadAttention(nn.Module):
