@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from seq2bert import init
 from seq2bert.configs import EncoderConfig
-from seq2bert.tf._standin import LearnedPositions, MultiHeadAttention, sinusoidal_encoding
+from seq2bert.tf.attention import MultiHeadAttention
+from seq2bert.tf.positional import LearnedPositions, sinusoidal_encoding
 from seq2bert.tf.weights import Layout, initial_weights, load_torch_state, register_layout
 
 LAYER_NORM_EPSILON = 1e-5  # PyTorch's default (Keras's is 1e-3)

@@ -18,7 +18,8 @@ from torch import nn
 
 from seq2bert import init
 from seq2bert.configs import EncoderConfig
-from seq2bert.torch._standin import LearnedPositions, MultiHeadAttention, sinusoidal_encoding
+from seq2bert.torch.attention import MultiHeadAttention
+from seq2bert.torch.positional import LearnedPositions, sinusoidal_encoding
 from seq2bert.torch.weights import initial_weights, load_weights, register_initialiser
 
 

@@ -1,0 +1,111 @@
+"""Unit 04's order experiment: one small encoder per kind of positions, trained on an order task.
+
+A model without positions stays at the position-blind ceiling (seq2bert.data.order); with
+sinusoidal, learned or rotary positions it learns the task. Trained on length 12 and tested on
+longer sequences, added absolute positions fail past position 11 while rotary positions (which
+only see offsets) carry over. Framework-neutral: the framework's modules are imported on use.
+"""
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from seq2bert.configs import POSITIONS, EncoderConfig
+from seq2bert.data import order
+
+FRAMEWORKS = {"pytorch": "seq2bert.torch", "tensorflow": "seq2bert.tf"}
+
+
+@dataclass(frozen=True)
+class OrderSizes:
+    """Sizes of the order experiment (unit 04); the encoder itself is EncoderConfig's default (D 64, 2 layers, 4 heads, F 128)."""
+
+    steps: int  # optimiser steps per positions setting on "previous"
+    reverse_steps: int  # optimiser steps per setting on "reverse" (0: skip it)
+    eval_sequences: int  # held-out sequences per evaluated length
+    length: int = order.LENGTH  # training length (T)
+    vocab: int = order.VOCAB  # input tokens (V); the tagger adds BOS
+    eval_lengths: tuple = (12, 16, 24)  # lengths tested after training on `length`
+    batch_size: int = 64  # sequences per optimiser step
+    learning_rate: float = 2e-3  # Adam's step size after warm-up
+    warmup: int = 100  # steps of linear learning-rate warm-up
+
+
+@dataclass
+class PositionsResult:
+    """One trained tagger: accuracy per evaluated length, per-position accuracy, losses, seconds."""
+
+    positions: str  # "none" | "sinusoidal" | "learned" | "rotary"
+    accuracy: dict  # {length: fraction of positions right}
+    by_position: dict  # {length: (T,) accuracy at each position}
+    losses: list  # training loss per step
+    seconds: float  # training time, wall clock
+    model: object = field(repr=False, default=None)  # the trained tagger (for heat-maps)
+
+
+def _framework(framework: str):
+    """(transformer module, tagging module) of "pytorch" or "tensorflow"."""
+    if framework not in FRAMEWORKS:
+        raise ValueError(f"framework must be 'pytorch' or 'tensorflow', not {framework!r}")
+    package = FRAMEWORKS[framework]
+    return importlib.import_module(f"{package}.transformer"), importlib.import_module(f"{package}.tagging")
+
+
+def evaluation_sets(task: str, sizes: OrderSizes, seed: int = 1234) -> dict:
+    """{length: (tokens, targets)}: held-out sequences, drawn apart from any training stream."""
+    return {length: order.generate(task, sizes.eval_sequences, length, sizes.vocab, seed=seed + length)
+            for length in sizes.eval_lengths}
+
+
+def train_positions(framework: str, task: str, positions: str, steps: int, sizes: OrderSizes,
+                    seed: int = 0, evaluation: dict | None = None) -> PositionsResult:
+    """Train one tagger with `positions` on `task` for `steps` steps and test it on every evaluation length."""
+    transformer, tagging = _framework(framework)
+    evaluation = evaluation if evaluation is not None else evaluation_sets(task, sizes)
+    config = EncoderConfig(vocab=order.output_vocab(sizes.vocab), positions=positions,
+                           max_length=max(64, *evaluation))
+    model = transformer.SequenceTagger(config, seed=seed)
+    stream = order.batches(task, sizes.batch_size, sizes.length, sizes.vocab, seed=seed)
+    start = time.perf_counter()
+    losses = tagging.train_tagger(model, stream, steps, sizes.learning_rate, sizes.warmup,
+                                  label=f"{task}, {positions} positions")
+    seconds = time.perf_counter() - start
+    accuracy, by_position = {}, {}
+    for length, (tokens, targets) in evaluation.items():
+        predictions = tagging.predict_tags(model, tokens)
+        accuracy[length] = order.accuracy(predictions, targets)
+        by_position[length] = order.accuracy_by_position(predictions, targets)
+    return PositionsResult(positions, accuracy, by_position, losses, seconds, model)
+
+
+def compare_positions(framework: str, task: str, steps: int, sizes: OrderSizes, seed: int = 0,
+                      settings: tuple = POSITIONS) -> dict:
+    """{positions: PositionsResult} for each setting, same data and the same evaluation sets,
+    plus "ceiling": {length: the position-blind ceiling on that evaluation set}."""
+    evaluation = evaluation_sets(task, sizes)
+    results = {positions: train_positions(framework, task, positions, steps, sizes, seed, evaluation)
+               for positions in settings}
+    ceiling = {length: order.position_blind_ceiling(tokens, task, sizes.vocab)
+               for length, (tokens, _) in evaluation.items()}
+    return {"results": results, "ceiling": ceiling}
+
+
+def table(comparison: dict) -> list[dict]:
+    """One row per setting: positions, accuracy at each length, seconds (for printing or a DataFrame)."""
+    rows = []
+    for positions, result in comparison["results"].items():
+        row = {"positions": positions}
+        row.update({f"accuracy @{length}": round(value, 4) for length, value in result.accuracy.items()})
+        row["seconds"] = round(result.seconds, 1)
+        rows.append(row)
+    rows.append({"positions": "position-blind ceiling",
+                 **{f"accuracy @{length}": round(value, 4) for length, value in comparison["ceiling"].items()}})
+    return rows
+
+
+def mean_accuracy(results: list, length: int) -> float:
+    """The mean accuracy at `length` of several PositionsResults (e.g. over seeds)."""
+    return float(np.mean([result.accuracy[length] for result in results]))
