@@ -23,10 +23,10 @@ def make_batch(seed=0):
     return src, lengths, tgt_in
 
 
-def twins(attention: bool, seed: int = 0, bidirectional: bool = False):
+def twins(attention: bool, seed: int = 0, bidirectional: bool = False, score: str = "additive"):
     """A PyTorch model with arbitrary weights and a TF model loaded with the same weights."""
     config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention, attention_width=12,
-                           bidirectional=bidirectional)
+                           bidirectional=bidirectional, score=score)
     torch_model = t.Seq2Seq(config).eval()
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # weights unlike the shared start, so the mapping itself is tested
@@ -48,10 +48,14 @@ def close(a, b):
     return float(np.abs(a - b).max())
 
 
+# (attention, score): no attention, unit 02's additive scorer, unit 03's scaled dot product.
+MODELS = [(False, "additive"), (True, "additive"), (True, "scaled_dot")]
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("attention", [False, True])
-def test_every_output_matches(attention, bidirectional):
-    torch_model, tf_model = twins(attention, bidirectional=bidirectional)
+@pytest.mark.parametrize("attention, score", MODELS)
+def test_every_output_matches(attention, score, bidirectional):
+    torch_model, tf_model = twins(attention, bidirectional=bidirectional, score=score)
     src, lengths, tgt_in = make_batch()
     ts, tl, tt = torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in)
     ks, kl, kt = tf.constant(src), tf.constant(lengths), tf.constant(tgt_in)
@@ -127,11 +131,11 @@ def test_additive_attention_by_hand():
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("attention", [False, True])
-def test_same_seed_gives_the_same_start(attention, bidirectional):
+@pytest.mark.parametrize("attention, score", MODELS)
+def test_same_seed_gives_the_same_start(attention, score, bidirectional):
     """Both twins draw their initial weights by layer type (seq2bert.init): equal outputs without copying."""
     config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention=attention,
-                           bidirectional=bidirectional)
+                           bidirectional=bidirectional, score=score)
     src, lengths, tgt_in = make_batch()
     torch_logits, _ = t.Seq2Seq(config, seed=3)(torch.tensor(src), torch.tensor(lengths), torch.tensor(tgt_in))
     tf_logits, _ = k.Seq2Seq(config, seed=3)(tf.constant(src), tf.constant(lengths), tf.constant(tgt_in))
@@ -140,8 +144,9 @@ def test_same_seed_gives_the_same_start(attention, bidirectional):
     assert close(tf_logits, other_logits) > 1e-2  # the seed matters
 
 
-@pytest.mark.parametrize("attention, bidirectional", [(False, False), (True, False), (True, True)])
-def test_training_runs_track_each_other(attention, bidirectional):
+@pytest.mark.parametrize("attention, bidirectional, score", [(False, False, "additive"), (True, False, "additive"),
+                                                             (True, True, "additive"), (True, False, "scaled_dot")])
+def test_training_runs_track_each_other(attention, bidirectional, score):
     """Same start, same batches, same Adam settings: the twins' losses stay together."""
     from seq2bert.experiments import toy_task
     from seq2bert.tf.train import train_seq2seq as train_tf
@@ -149,7 +154,7 @@ def test_training_runs_track_each_other(attention, bidirectional):
 
     task = toy_task(300, 10, seed=0)
     config = Seq2SeqConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab), embed=16, hidden=32,
-                           attention=attention, bidirectional=bidirectional)
+                           attention=attention, bidirectional=bidirectional, score=score)
     torch_losses = np.array(train_torch(t.Seq2Seq(config, seed=1), task.train, steps=40, batch_size=16, learning_rate=1e-2))
     tf_losses = np.array(train_tf(k.Seq2Seq(config, seed=1), task.train, steps=40, batch_size=16, learning_rate=1e-2))
     assert torch_losses[-5:].mean() < 0.8 * torch_losses[:5].mean()  # it did learn
@@ -157,3 +162,52 @@ def test_training_runs_track_each_other(attention, bidirectional):
     # Measured: at most 5e-4 apart over 40 steps (float rounding, Adam's epsilon placement).
     # With Keras's sparse embedding updates (PyTorch's Adam is dense) they drifted 0.1 apart.
     assert np.max(np.abs(torch_losses - tf_losses)) <= 2e-3
+
+
+def test_score_is_checked():
+    with pytest.raises(ValueError, match="score must be one of 'additive', 'scaled_dot', got 'dot'"):
+        Seq2SeqConfig(src_vocab=5, tgt_vocab=5, score="dot")
+
+
+def test_the_config_picks_the_scorer():
+    """score="scaled_dot" swaps the scorer only: w_q and w_k, no v; everything else is unit 02's model."""
+    config = Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16, attention_width=12, score="scaled_dot")
+    torch_model, tf_model = t.Seq2Seq(config), k.Seq2Seq(config)
+    assert type(torch_model.decoder.attention) is t.ScaledDotAttention
+    assert type(tf_model.decoder.attention) is k.ScaledDotAttention
+    additive = set(torch_state(t.Seq2Seq(Seq2SeqConfig(src_vocab=13, tgt_vocab=11, embed=8, hidden=16,
+                                                       attention_width=12))))
+    assert set(torch_state(torch_model)) == additive - {"decoder.attention.v.weight"}
+    # The shared start round-trips: the TF twin's weights, read back in PyTorch layout, are PyTorch's.
+    state = torch_state(torch_model)
+    for variable_path, value in (("decoder.attention.w_q.weight", tf_model.decoder.attention.w_q.kernel),
+                                 ("decoder.attention.w_k.weight", tf_model.decoder.attention.w_k.kernel)):
+        np.testing.assert_array_equal(state[variable_path].T, np.asarray(value))
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_scaled_dot_attention_by_hand(framework):
+    """One scaled dot-product step worked out by hand: scores q.k / sqrt(A), padding masked."""
+    config = Seq2SeqConfig(src_vocab=5, tgt_vocab=5, embed=2, hidden=2, score="scaled_dot")
+    query = np.array([[1.0, 2.0]], np.float32)  # (B, D)
+    keys = np.array([[[1.0, 0.0], [0.0, 1.0], [5.0, 5.0]]], np.float32)  # (B, S, D)
+    mask = np.array([[True, True, False]])
+    if framework == "pytorch":
+        layer = t.ScaledDotAttention(config)
+        with torch.no_grad():
+            layer.w_q.weight.copy_(torch.eye(2))
+            layer.w_k.weight.copy_(torch.eye(2))
+        keys_t = torch.tensor(keys)
+        context, weights = layer(torch.tensor(query), layer.project_keys(keys_t), keys_t, torch.tensor(mask))
+    else:
+        layer = k.ScaledDotAttention(config)
+        keys_k = tf.constant(keys)
+        layer(tf.constant(query), layer.project_keys(keys_k), keys_k, tf.constant(mask))  # build
+        layer.w_q.kernel.assign(np.eye(2, dtype=np.float32))
+        layer.w_k.kernel.assign(np.eye(2, dtype=np.float32))
+        context, weights = layer(tf.constant(query), layer.project_keys(keys_k), keys_k, tf.constant(mask))
+    # scores 1/sqrt(2) and 2/sqrt(2); the third position is padding.
+    e1, e2 = np.exp(1 / np.sqrt(2)), np.exp(2 / np.sqrt(2))
+    expected = np.array([[e1, e2, 0.0]]) / (e1 + e2)
+    np.testing.assert_allclose(as_numpy(weights), expected, atol=1e-6)
+    np.testing.assert_allclose(as_numpy(context), expected[:, :2], atol=1e-6)

@@ -1,4 +1,4 @@
-"""RNN encoder–decoder with optional Bahdanau attention, in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
+"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in Keras 3 / TensorFlow (twin: seq2bert.torch.seq2seq).
 
 Class, argument and attribute names match the PyTorch twin, so weights map by layer path
 (seq2bert.tf.weights). Both twins start from the same NumPy-drawn weights (seq2bert.init,
@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from seq2bert.configs import Seq2SeqConfig
 from seq2bert.tf import ops
+from seq2bert.tf.attention import scaled_dot_product_attention
 from seq2bert.tf.weights import initial_weights, load_torch_state
 
 
@@ -107,13 +108,40 @@ class AdditiveAttention(keras.layers.Layer):
         return ops.context_vector(weights, values), weights
 
 
+class ScaledDotAttention(keras.layers.Layer):
+    """Luong-style scores e_j = (s W_q) . (h_j W_k) / sqrt(A), scaled as in Vaswani et al. (2017); unit 03.
+
+    Same interface as AdditiveAttention: the score is one dot product per source position instead
+    of a small tanh network, so a step costs one batched matrix product.
+    """
+
+    def __init__(self, config: Seq2SeqConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.w_q = keras.layers.Dense(config.attention_dim, use_bias=False, name="w_q")
+        self.w_k = keras.layers.Dense(config.attention_dim, use_bias=False, name="w_k")
+
+    def project_keys(self, keys):
+        """h_j W_k for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
+        return self.w_k(keys)
+
+    def call(self, query, projected_keys, values, mask):
+        """query (B, D), projected keys (B, S, A), values (B, S, Dm) -> context (B, Dm), weights (B, S)."""
+        projected_query = self.w_q(query)[:, None, :]  # (B, D) -> (B, A) -> (B, 1, A): one query per sentence
+        context, weights = scaled_dot_product_attention(projected_query, projected_keys, values, mask[:, None, :])
+        return context[:, 0, :], weights[:, 0, :]  # (B, 1, Dm) -> (B, Dm); (B, 1, S) -> (B, S)
+
+
+# Seq2SeqConfig.score -> the attention class AttentionDecoder uses.
+ATTENTIONS = {"additive": AdditiveAttention, "scaled_dot": ScaledDotAttention}
+
+
 class AttentionDecoder(keras.layers.Layer):
-    """A GRU decoder that attends over the encoder states at every step (unit 02)."""
+    """A GRU decoder that attends over the encoder states at every step (unit 02; unit 03's scorer by config.score)."""
 
     def __init__(self, config: Seq2SeqConfig, **kwargs):
         super().__init__(**kwargs)
         self.embedding = keras.layers.Embedding(config.tgt_vocab, config.embed, name="embedding")
-        self.attention = AdditiveAttention(config, name="attention")
+        self.attention = ATTENTIONS[config.score](config, name="attention")
         self.cell = keras.layers.GRUCell(config.hidden, reset_after=True, name="cell")
         self.output_layer = keras.layers.Dense(config.tgt_vocab, name="output_layer")
 

@@ -1,4 +1,4 @@
-"""RNN encoder–decoder with optional Bahdanau attention, in PyTorch (twin: seq2bert.tf.seq2seq).
+"""RNN encoder–decoder with optional attention (additive or scaled dot-product), in PyTorch (twin: seq2bert.tf.seq2seq).
 
 Shape legend: B batch, S source length, T target length, D model width (the GRU state),
 V target vocabulary; for this model also E embedding width, A attention (scorer) width,
@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2bert.configs import Seq2SeqConfig
 from seq2bert.torch import ops
+from seq2bert.torch.attention import scaled_dot_product_attention
 from seq2bert.torch.weights import initial_weights, load_weights
 
 
@@ -94,13 +95,40 @@ class AdditiveAttention(nn.Module):
         return ops.context_vector(weights, values), weights
 
 
+class ScaledDotAttention(nn.Module):
+    """Luong-style scores e_j = (s W_q) . (h_j W_k) / sqrt(A), scaled as in Vaswani et al. (2017); unit 03.
+
+    Same interface as AdditiveAttention: the score is one dot product per source position instead
+    of a small tanh network, so a step costs one batched matrix product.
+    """
+
+    def __init__(self, config: Seq2SeqConfig):
+        super().__init__()
+        self.w_q = nn.Linear(config.hidden, config.attention_dim, bias=False)
+        self.w_k = nn.Linear(config.memory_width, config.attention_dim, bias=False)
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """h_j W_k for every source position, computed once per sentence: (B, S, Dm) -> (B, S, A)."""
+        return self.w_k(keys)
+
+    def forward(self, query: torch.Tensor, projected_keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor):
+        """query (B, D), projected keys (B, S, A), values (B, S, Dm) -> context (B, Dm), weights (B, S)."""
+        projected_query = self.w_q(query)[:, None, :]  # (B, D) -> (B, A) -> (B, 1, A): one query per sentence
+        context, weights = scaled_dot_product_attention(projected_query, projected_keys, values, mask[:, None, :])
+        return context[:, 0, :], weights[:, 0, :]  # (B, 1, Dm) -> (B, Dm); (B, 1, S) -> (B, S)
+
+
+# Seq2SeqConfig.score -> the attention class AttentionDecoder uses.
+ATTENTIONS = {"additive": AdditiveAttention, "scaled_dot": ScaledDotAttention}
+
+
 class AttentionDecoder(nn.Module):
-    """A GRU decoder that attends over the encoder states at every step (unit 02)."""
+    """A GRU decoder that attends over the encoder states at every step (unit 02; unit 03's scorer by config.score)."""
 
     def __init__(self, config: Seq2SeqConfig):
         super().__init__()
         self.embedding = nn.Embedding(config.tgt_vocab, config.embed)
-        self.attention = AdditiveAttention(config)
+        self.attention = ATTENTIONS[config.score](config)
         self.cell = nn.GRUCell(config.embed + config.memory_width, config.hidden)
         self.output_layer = nn.Linear(config.hidden + config.memory_width, config.tgt_vocab)
 
