@@ -67,6 +67,11 @@ def set_dense(dense, matrix, bias):
         dense.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
 
 
+def layer_matrices(layer):
+    """A MultiHeadAttention's four weight matrices as (D_in, D_out) tensors, to multiply as x @ w."""
+    return [dense.weight.detach().T for dense in (layer.w_q, layer.w_k, layer.w_v, layer.w_o)]  # (D_out, D_in) -> (D_in, D_out)
+
+
 def count_parameters(layer):
     """The number of trained numbers in a layer."""
     return sum(parameter.numel() for parameter in layer.parameters())
@@ -92,6 +97,11 @@ def set_dense(dense, matrix, bias):
     """Copy a (D_in, D_out) matrix (row vectors: y = x W + b) and a bias into a built Dense layer."""
     dense.kernel.assign(np.asarray(matrix, dtype=np.float32))  # Keras stores W itself: (D_in, D_out)
     dense.bias.assign(np.asarray(bias, dtype=np.float32))
+
+
+def layer_matrices(layer):
+    """A MultiHeadAttention's four weight matrices as (D_in, D_out) tensors, to multiply as x @ w."""
+    return [tf.convert_to_tensor(dense.kernel) for dense in (layer.w_q, layer.w_k, layer.w_v, layer.w_o)]  # (D_in, D_out)
 
 
 def count_parameters(layer):
@@ -205,26 +215,42 @@ print("the same token in heads 1 .. 4: ", [np.round(to_numpy(heads)[0, h, 0], 2)
 assert np.array_equal(to_numpy(merge_heads(heads)), to_numpy(tiny)), "merge_heads(split_heads(x)) should be x"
 
 # %% [markdown]
-# ### Multi-head attention, forward
+# ### Exercise 3: multi-head attention, forward
 #
-# With the two reshapes, multi-head attention is four dense layers around unit 03's attention.
-# The course's `attention.MultiHeadAttention(width, heads)` holds the four dense layers
-# `w_q`, `w_k`, `w_v`, `w_o` (D → D, with bias); the function below runs them with **your**
-# `split_heads` and `merge_heads`:
+# With the two reshapes, multi-head attention is four matrix products around unit 03's
+# attention. Write `multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None)`:
+# queries from `x_q` (B, T, D), keys and values from `x_kv` (B, S, D) (the same tensor in
+# self-attention), each `w` a (D, D) matrix applied as `x @ w` (no biases here); split the
+# projections into heads, attend with `attention.scaled_dot_product_attention` (its default
+# scale is $1/\sqrt{D_h}$, the width of one head), merge, and project with `w_o`. Return
+# `(output (B, T, D), weights (B, H, T, S))`. Use your `split_heads` and `merge_heads`.
+
+# %% exercise="multi_head_attention"
+def multi_head_attention(x_q, x_kv, w_q, w_k, w_v, w_o, heads, mask=None):
+    """Multi-head attention with plain (D, D) matrices: output (B, T, D), weights (B, H, T, S)."""
+    # BEGIN SOLUTION: project, split into heads, attend, merge, project with w_o
+    q = split_heads(x_q @ w_q, heads)  # (B, T, D) @ (D, D) -> (B, T, D) -> (B, H, T, Dh)
+    k = split_heads(x_kv @ w_k, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    v = split_heads(x_kv @ w_v, heads)  # (B, S, D) @ (D, D) -> (B, S, D) -> (B, H, S, Dh)
+    context, weights = attention.scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+    return merge_heads(context) @ w_o, weights  # (B, H, T, Dh) -> (B, T, D) @ (D, D) -> (B, T, D)
+    # END SOLUTION
+
+# %% check="multi_head_attention" points=3
+
+# %% [markdown]
+# The course's layer `attention.MultiHeadAttention(width, heads)` holds the four projections
+# as dense layers `w_q`, `w_k`, `w_v`, `w_o` (D → D, with biases) and computes the same thing.
+# With its biases set to zero, your function on its matrices must give its output — here as
+# self-attention on the tiny input above:
 
 # %%
-def multi_head_attention(layer, query, key, value, mask=None):
-    """Multi-head attention with the weights of `layer`: output (B, T, D), weights (B, H, T, S)."""
-    q = split_heads(layer.w_q(query), layer.heads)  # (B, T, D) -> (B, H, T, Dh)
-    k = split_heads(layer.w_k(key), layer.heads)  # (B, S, D) -> (B, H, S, Dh)
-    v = split_heads(layer.w_v(value), layer.heads)  # (B, S, D) -> (B, H, S, Dh)
-    context, weights = attention.scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
-    return layer.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)
-
-
 layer = attention.MultiHeadAttention(8, 4)
+layer(tiny, tiny, tiny)  # Keras makes its weights on the first call
+for dense, matrix in zip((layer.w_q, layer.w_k, layer.w_v, layer.w_o), layer_matrices(layer)):
+    set_dense(dense, to_numpy(matrix), np.zeros(8))
 layer_output, layer_weights = layer(tiny, tiny, tiny)  # self-attention: one sequence gives q, k and v
-yours_output, yours_weights = multi_head_attention(layer, tiny, tiny, tiny)
+yours_output, yours_weights = multi_head_attention(tiny, tiny, *layer_matrices(layer), heads=4)
 print("x (B, T, D):", tuple(tiny.shape), "-> output (B, T, D):", tuple(yours_output.shape),
       " weights (B, H, T, S):", tuple(yours_weights.shape))
 difference = float(np.abs(to_numpy(yours_output) - to_numpy(layer_output)).max())
@@ -247,11 +273,8 @@ assert difference < 1e-5
 
 # %%
 worked_x = tensor(np.array([[[1.0, 0, 0, 1], [0, 1, 0, 1], [1, 1, 1, 0]]]))  # (B, T, D) = (1, 3, 4)
-identity_layer = attention.MultiHeadAttention(4, 2)
-identity_layer(worked_x, worked_x, worked_x)  # Keras makes its weights on the first call
-for dense in (identity_layer.w_q, identity_layer.w_k, identity_layer.w_v, identity_layer.w_o):
-    set_dense(dense, np.eye(4), np.zeros(4))
-worked_output, worked_weights = multi_head_attention(identity_layer, worked_x, worked_x, worked_x)
+identity = [tensor(np.eye(4))] * 4  # W_q = W_k = W_v = W_o = I (D, D)
+worked_output, worked_weights = multi_head_attention(worked_x, worked_x, *identity, heads=2)
 worked_output, worked_weights = to_numpy(worked_output)[0], to_numpy(worked_weights)[0]  # (T, D), (H, T, S)
 for h in range(2):
     print(f"head {h + 1} weights:\n{np.round(worked_weights[h], 4)}")
@@ -317,7 +340,7 @@ report.headline("multi-head attention parameters, D = 64", count_parameters(atte
 # %%
 permutation = [2, 0, 1]  # token 3, token 1, token 2
 permuted_x = tensor(to_numpy(worked_x)[:, permutation])  # (1, T, D), rows reordered
-permuted_output, _ = multi_head_attention(identity_layer, permuted_x, permuted_x, permuted_x)
+permuted_output, _ = multi_head_attention(permuted_x, permuted_x, *identity, heads=2)
 print("output of the permuted input:\n", np.round(to_numpy(permuted_output)[0], 4))
 print("the original output, rows permuted:\n", np.round(worked_output[permutation], 4))
 
@@ -433,7 +456,7 @@ assert results["none"].accuracy[trained] <= ceiling[trained] + 0.02, "without po
 # by $10000^{-(D-2)/D}$ (tens of thousands of positions): like the hands of a clock, fast pairs
 # tell neighbours apart and slow pairs tell far positions apart.
 #
-# ### Exercise 3: the sinusoidal encoding
+# ### Exercise 4: the sinusoidal encoding
 #
 # Write `sinusoidal_encoding(length, width)` → a `(length, width)` float32 table, sine in the
 # even columns, cosine in the odd ones (interleaved, not two halves), positions from 0.
@@ -550,7 +573,7 @@ assert moved[trained:].max() == 0.0 and moved[:trained].min() > 0.0
 diagrams.rotary()
 
 # %% [markdown]
-# ### Exercise 4: apply_rope
+# ### Exercise 5: apply_rope
 #
 # Write `apply_rope(x, positions=None, base=10000.0)`: `x` is `(..., T, Dh)` with $D_h$ even;
 # rotate each interleaved pair $(x_{2i}, x_{2i+1})$ at position `positions[t]` (a `(T,)`

@@ -89,7 +89,8 @@ def test_catalogue_entries_name_budgets_and_check_modules():
     assert sorted(exercise_names("02")) == ["additive_scores", "attention_step", "context_vector", "masked_softmax"]
     assert sorted(exercise_names("03")) == ["causal_mask", "combine_masks", "online_softmax_update",
                                             "scaled_dot_product_attention"]
-    assert sorted(exercise_names("04")) == ["apply_rope", "merge_heads", "sinusoidal_encoding", "split_heads"]
+    assert sorted(exercise_names("04")) == ["apply_rope", "merge_heads", "multi_head_attention", "sinusoidal_encoding",
+                                            "split_heads"]
 
 
 def test_a_registered_unit_is_seen_everywhere(tmp_path):
