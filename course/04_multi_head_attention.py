@@ -667,6 +667,8 @@ plot.accuracy_by_position({name: result.by_position[longest] for name, result in
 
 # %%
 assert results["rotary"].accuracy[16] >= 0.95, "rotary positions should carry over to length 16"
+weak = np.flatnonzero(results["rotary"].by_position[longest] < 0.9)
+print(f"rotary positions, length {longest}: positions below 0.9 accuracy: {weak.tolist()}")
 
 # %% [markdown]
 # What to read in the plot (your numbers may differ from the lesson's; only rotary at length 16
@@ -677,7 +679,9 @@ assert results["rotary"].accuracy[16] >= 0.95, "rotary positions should carry ov
 # - **rotary** positions only ever tell attention an offset, and "offset −1" looks the same at
 #   position 20 as at position 5, so the model carries over to length 16. At length 24 offsets
 #   up to ±23 appear, and some of them turn the fastest pairs almost as far as −1 does (lesson,
-#   section 11: aliasing), so some positions go wrong there too.
+#   section 11: aliasing), so some positions go wrong there too. Compare the positions printed
+#   above with the offsets the lesson names, +18 and −20: a query at $p$ has a key 18 ahead
+#   only if $p \le 5$, and one 20 behind only if $p \ge 20$.
 #
 # ## 11. What the heads learned
 #
