@@ -231,3 +231,13 @@ def test_the_function_is_the_layer_without_biases(fw):
     f_output, f_weights = fw.attention.multi_head_attention(fw.tensor(x), fw.tensor(y), *matrices, 2, fw.tensor(mask))
     np.testing.assert_allclose(fw.numpy(f_output), output, atol=1e-5)
     np.testing.assert_allclose(fw.numpy(f_weights), weights, atol=1e-6)
+
+
+def test_pytorch_functions_name_a_non_tensor_argument():
+    x = np.zeros((2, 3, 8), np.float32)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        ta.split_heads(x, 2)
+    with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
+        ta.merge_heads(x[None])
+    with pytest.raises(TypeError, match="key must be a torch.Tensor, got ndarray"):
+        ta.MultiHeadAttention(8, 2)(torch.tensor(x), x, torch.tensor(x))

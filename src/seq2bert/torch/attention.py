@@ -184,6 +184,8 @@ def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     """(B, T, D) -> (B, H, T, Dh), Dh = D / H: head h gets features h*Dh .. (h+1)*Dh - 1."""
     if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1:
         raise ValueError(f"heads must be a positive int, got {heads!r}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 3:
         raise ValueError(f"expected x of shape (B, T, D), got shape {_shape(x)}")
     batch, length, width = x.shape
@@ -195,6 +197,8 @@ def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """(B, H, T, Dh) -> (B, T, D), D = H * Dh: the heads' features side by side, as split_heads took them."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
         raise ValueError(f"expected x of shape (B, H, T, Dh), got shape {_shape(x)}")
     batch, heads, length, head_width = x.shape
@@ -202,8 +206,8 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(batch, length, heads * head_width)  # (B, T, H, Dh) -> (B, T, D)
 
 
-def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
-                         heads: int, mask: torch.Tensor | None = None):
+def multi_head_attention(x_q: torch.Tensor, x_kv: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor,
+                         w_v: torch.Tensor, w_o: torch.Tensor, heads: int, mask: torch.Tensor | None = None):
     """MultiHeadAttention's computation as one function of plain (D, D) matrices, biases left out.
 
     x_q (B, T, D) gives the queries, x_kv (B, S, D) the keys and values; each w is applied as
@@ -242,6 +246,8 @@ class MultiHeadAttention(nn.Module):
         """query (B, T, D), key and value (B, S, D), mask bool broadcastable to (B, H, T, S)
         (combine_masks makes one) -> output (B, T, D), weights (B, H, T, S)."""
         for name, x in (("query", query), ("key", key), ("value", value)):
+            if not isinstance(x, torch.Tensor):
+                raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
             if x.dim() != 3 or x.shape[-1] != self.width:
                 raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
         q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)

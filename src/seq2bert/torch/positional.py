@@ -52,6 +52,8 @@ class LearnedPositions(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         max_length, width = self.embedding.weight.shape
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
         if x.dim() != 3:
             raise ValueError(f"expected x of shape (B, T, D), got shape {tuple(x.shape)}")
         if x.shape[-1] != width:
@@ -82,6 +84,8 @@ def apply_rope(x: torch.Tensor, positions=None, base: float = 10000.0) -> torch.
     p * base^(-2i/Dh). positions: (T,) integers, or None for 0 .. T-1. Returns x's shape and dtype.
     Since R_p^T R_s = R_(s-p), (R_p q) . (R_s k) depends on p and s only through s - p.
     """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2:
         raise ValueError(f"expected x of shape (..., T, Dh), got shape {tuple(x.shape)}")
     length, width = x.shape[-2], x.shape[-1]
