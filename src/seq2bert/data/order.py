@@ -140,7 +140,7 @@ def position_blind_ceiling(tokens: np.ndarray, task: str, vocab: int = VOCAB) ->
     for row in tokens:
         expected = expected_pair_counts(np.bincount(row, minlength=vocab), task, length)
         total += expected.max(axis=1).sum() / length  # tokens absent from the bag contribute 0
-    return total / len(tokens)
+    return float(total / len(tokens))
 
 
 def accuracy(predictions: np.ndarray, targets_: np.ndarray) -> float:
