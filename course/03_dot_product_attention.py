@@ -23,8 +23,8 @@
 # - compare the cost of attention against sequence length, and compute it block by block with
 #   an online softmax — the idea behind FlashAttention.
 #
-# **Time:** about 75 minutes — 25 to read the lesson, the rest here. The notebook retrains two
-# of unit 02's models, about four minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before
+# **Time:** about 75 minutes — 25 to read the lesson, the rest here. The notebook retrains
+# unit 02's model twice, about three minutes on a laptop CPU; set `SEQ2BERT_FAST=1` before
 # `seq2bert.setup` for a one-minute pass with less data and fewer steps (same code, weaker
 # numbers).
 #
@@ -92,7 +92,8 @@ def tensor(array):
 # | scaled dot product | $q \cdot k / \sqrt{d_k}$ | Vaswani et al. 2017 |
 #
 # The dot product has no parameters of its own: the learning moves into the projections that
-# make the queries and keys (here given, in unit 04 learned). For $T$ queries and $S$ keys at
+# make the queries and keys (learned layers in section 5's model and in unit 04; here the
+# vectors are simply given). For $T$ queries and $S$ keys at
 # once it is one matrix product, and the whole of attention is
 #
 # $$\text{Attention}(Q, K, V) = \text{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}}\right) V$$
@@ -203,7 +204,8 @@ np.testing.assert_allclose(worked["all masked"][1], [0.0, 0.0])
 #
 # Take queries and keys with independent entries of mean 0 and variance 1. Then $q \cdot k =
 # \sum_{i=1}^{d_k} q_i k_i$ is a sum of $d_k$ independent terms of variance 1, so its
-# variance is $d_k$ and its standard deviation $\sqrt{d_k}$ (Vaswani et al. 2017, footnote 4).
+# variance is $d_k$ and its standard deviation $\sqrt{d_k}$ (Vaswani et al. 2017, footnote 4;
+# the lesson, section 6, derives it).
 # Wide keys give widely spread scores; the softmax turns spread-out scores into one weight near
 # 1 and the rest near 0, and a saturated softmax passes almost no gradient back: its Jacobian
 # $\partial p / \partial s = \text{diag}(p) - p p^\top$ is the zero matrix when $p$ is one-hot.
@@ -584,10 +586,10 @@ print(f"at length 256, ours takes {ratio:.1f}x the library's time")
 # for CPUs, and the benchmark script below times it too.
 
 # %% [markdown]
-# The blockwise version is no faster than ours — its loop over blocks runs in Python — and is
-# not meant to be: its point is memory, which this cell does not measure. The full benchmark
-# (lengths 64 to 2048, batch 8, 8 heads, head width 64, time *and* peak memory) is a script,
-# since it takes minutes:
+# The blockwise version is not meant to be faster: its loop over blocks runs in Python, and it
+# takes about as long as ours or longer. Its point is memory, which this cell does not measure
+# (lesson, section 10). The full benchmark — lengths 64 to 2048, batch 8, 8 heads, head width
+# 64, time *and* peak memory — is a script, since it takes minutes:
 #
 # ```
 # python benchmarks/attention_cost.py --framework both
@@ -607,7 +609,8 @@ print(f"at length 256, ours takes {ratio:.1f}x the library's time")
 # The factor $e^{m - m_\text{new}} \le 1$ re-expresses everything summed so far against the new
 # maximum, so no exponent is ever positive. After the last block the output is $o / \ell$:
 # exactly the softmax-weighted average, computed with $T \times b$ scores in memory instead of
-# $T \times S$ (Milakov and Gimelshein 2018). FlashAttention (Dao et al. 2022) runs this loop
+# $T \times S$ (Milakov and Gimelshein 2018; the lesson, section 9, works a two-block example
+# by hand). FlashAttention (Dao et al. 2022) runs this loop
 # inside one GPU kernel, with each block in fast on-chip memory — the same arithmetic, arranged
 # so the big matrix never reaches slow memory.
 #

@@ -167,6 +167,66 @@ def test_drawing_works_headless_in_a_fresh_process(tmp_path):
     assert done.stdout.strip().lower() == "agg"
 
 
+# ---------------------------------------------------------------- unit 03
+
+def test_qkv_lookup_shows_the_worked_example_of_lesson_03():
+    """The numbers drawn are the lesson's worked example, recomputed here with NumPy."""
+    import numpy as np
+
+    query = np.array([1.0, 0.0, 1.0, 0.0])
+    keys = np.array([[1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0], [1.0, 1.0, 0.0, 0.0]])  # (S, Dk)
+    values = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # (S, Dv)
+    scores = keys @ query / np.sqrt(4)  # (S, Dk) @ (Dk,) -> (S,)
+    weights = np.exp(scores) / np.exp(scores).sum()
+    output = weights @ values  # (S,) @ (S, Dv) -> (Dv,)
+    assert scores.tolist() == [1.0, 0.0, 0.5]
+    fig = diagrams.qkv_lookup()
+    shown, text = texts(fig), joined(fig)
+    assert ["1", "0", "0.5"] == [t for t in shown if t in ("1", "0", "0.5")]
+    assert "$q$ = [1, 0, 1, 0]" in shown and "$k_3$ = [1, 1, 0, 0]" in shown and "$v_3$ = [1, 1]" in shown
+    for j, weight in enumerate(weights, start=1):
+        assert f"$\\alpha_{j}$ = {weight:.4f}" in shown
+    assert f"[{output[0]:.4f}, {output[1]:.4f}]" in text and "[0.8137, 0.4935]" in text
+    assert "q \\cdot k_j \\,/ \\sqrt{d_k}" in text and "softmax" in text.replace("-\n", "")
+    assert "query" in shown and "keys (what is stored)" in shown and "values (what is returned)" in shown
+
+
+def mask_panels(fig) -> list:
+    """The four grids of attention_masks as bool arrays (rows = queries), read back from the drawn cells."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    cells = [p for ax in fig.axes for p in ax.patches if isinstance(p, Rectangle)]
+    columns = sorted({round(p.get_x(), 6) for p in cells})
+    rows = sorted({round(p.get_y(), 6) for p in cells}, reverse=True)
+    assert len(columns) == 20 and len(rows) == 5 and len(cells) == 100
+    filled = np.zeros((5, 20), dtype=bool)
+    for p in cells:
+        filled[rows.index(round(p.get_y(), 6)), columns.index(round(p.get_x(), 6))] = p.get_facecolor()[:3] != (1, 1, 1)
+    return [filled[:, 5 * i:5 * (i + 1)] for i in range(4)]
+
+
+def test_attention_masks_draws_padding_causal_and_their_and():
+    import numpy as np
+
+    fig = diagrams.attention_masks()
+    padding, causal, combined, left = mask_panels(fig)
+    real = np.array([True, True, True, False, False])  # (S,) three words, two pads at the end
+    tril = np.tril(np.ones((5, 5), dtype=bool))  # (T, T)
+    assert (padding == np.broadcast_to(real, (5, 5))).all()
+    assert (causal == tril).all()
+    assert (combined == (padding & causal)).all() and (combined == (real[None, :] & tril)).all()
+    # Left padding: the first two queries may attend to nothing at all.
+    assert (left == (real[::-1][None, :] & tril)).all()
+    assert left.any(axis=1).tolist() == [False, False, True, True, True]
+    assert combined.any(axis=1).all()  # right padding with a causal mask never empties a row
+    shown, text = texts(fig), joined(fig)
+    assert shown.count("← all masked") == 2 and "weights 0" in text and "no NaN" in text
+    for shape in ("(B, 1, 1, S)", "(1, 1, T, T)", "(B, 1, T, S)"):
+        assert shape in text, shape
+    assert "&" in shown and "=" in shown and shown.count("<pad>") == 4 * 2 * 2
+
+
 def test_multi_head_shows_projections_heads_split_merge_and_parameters():
     fig = diagrams.multi_head()
     shown = texts(fig)

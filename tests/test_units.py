@@ -13,7 +13,7 @@ import pytest
 
 from seq2bert import runner, settings, units
 from seq2bert.build import SkippedUnitWarning, generate
-from seq2bert.settings import AttentionSizes, ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, Seq2SeqSizes
 from seq2bert.units import UNITS, Catalogue, CourseError, Unit, get_unit, register, registered
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -56,6 +56,15 @@ def test_seq2seq_units_keep_their_sizes(unit, fast):
     assert type(chosen) is SIZE_TYPES[unit]
     assert asdict(chosen) == SEQ2SEQ_SIZES[unit, fast]
 
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unit03_sizes_fit_its_notebook(fast):
+    chosen = settings.sizes("03", fast=fast)
+    assert type(chosen) is DotProductSizes
+    assert 256 in chosen.cost_lengths  # the notebook reports ours / library at length 256
+    # The notebook's saturation asserts read the widest d_k of an increasing sweep.
+    assert list(chosen.sweep_widths) == sorted(set(chosen.sweep_widths)) and chosen.sweep_widths[-1] >= 256
 
 def test_fast_or_full_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("SEQ2BERT_FAST", "1")

@@ -348,6 +348,142 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- unit 03: scaled dot-product attention
+
+# The worked example of lesson 03 (d_k = 4): one query, three keys, three values.
+QKV_QUERY = (1.0, 0.0, 1.0, 0.0)
+QKV_KEYS = ((1.0, 0.0, 1.0, 0.0), (0.0, 1.0, 0.0, 1.0), (1.0, 1.0, 0.0, 0.0))
+QKV_VALUES = ((1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
+
+
+def _vector(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+
+
+def _scaled_dot_example() -> tuple[list[float], list[float], list[float]]:
+    """Scores q·k_j / sqrt(d_k), softmax weights and output of the worked example, in plain Python."""
+    import math
+
+    scale = 1.0 / math.sqrt(len(QKV_QUERY))
+    scores = [scale * sum(q * k for q, k in zip(QKV_QUERY, key)) for key in QKV_KEYS]
+    exps = [math.exp(s - max(scores)) for s in scores]
+    weights = [e / sum(exps) for e in exps]
+    output = [sum(w * v[i] for w, v in zip(weights, QKV_VALUES)) for i in range(len(QKV_VALUES[0]))]
+    return scores, weights, output
+
+
+def qkv_lookup():
+    """Attention as a soft dictionary look-up, on the worked example of lesson 03."""
+    import matplotlib
+
+    scores, weights, output = _scaled_dot_example()
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 4.4)
+        _label(ax, 0.15, 4.27, "Attention as a soft dictionary look-up: one query against every key "
+               "($d_k = 4$)", size=11, ha="left", va="top", fontweight="bold")
+        rows = [3.0, 2.25, 1.5]
+        top, bottom = rows[0] + 0.3, rows[-1] - 0.3
+        mid = rows[1]
+        head_y = 3.55
+        key_x, score_x, soft_x, value_x, out_x = 2.75, 4.3, 5.3, 6.85, 8.15
+        # The query, compared with every key.
+        _box(ax, 0.85, mid, 1.3, 0.5, f"$q$ = {_vector(QKV_QUERY)}", DECODER, size=_SMALL)
+        _label(ax, 0.85, head_y, "query", ha="center", va="bottom", size=_SMALL, colour=DECODER[0])
+        _label(ax, key_x, head_y, "keys (what is stored)", ha="center", va="bottom", size=_SMALL,
+               colour=ENCODER[0])
+        _label(ax, score_x, head_y, "$q \\cdot k_j \\,/ \\sqrt{d_k}$", ha="center", va="bottom", size=_SMALL,
+               colour=ATTENTION[0])
+        _label(ax, value_x, head_y, "values (what is returned)", ha="center", va="bottom", size=_SMALL,
+               colour=CONTEXT[0])
+        for j, (y, key, score) in enumerate(zip(rows, QKV_KEYS, scores), start=1):
+            _arrow(ax, [(1.5, mid), (key_x - 0.8, y)], DECODER[0])
+            _box(ax, key_x, y, 1.6, 0.45, f"$k_{j}$ = {_vector(key)}", ENCODER, size=_SMALL)
+            _arrow(ax, [(key_x + 0.8, y), (score_x - 0.3, y)], ENCODER[0])
+            _box(ax, score_x, y, 0.6, 0.45, f"{score:g}", ATTENTION, size=_SMALL)
+            _arrow(ax, [(score_x + 0.3, y), (soft_x - 0.35, y)], ATTENTION[0])
+        _box(ax, soft_x, mid, 0.7, top - bottom, "soft-\nmax\nover $j$", ATTENTION, size=_SMALL)
+        for j, (y, weight, value) in enumerate(zip(rows, weights, QKV_VALUES), start=1):
+            _arrow(ax, [(soft_x + 0.35, y), (value_x - 0.55, y)], ATTENTION[0])
+            _label(ax, (soft_x + 0.35 + value_x - 0.55) / 2, y + 0.04, f"$\\alpha_{j}$ = {weight:.4f}",
+                   ha="center", va="bottom", size=_SMALL)
+            _box(ax, value_x, y, 1.1, 0.45, f"$v_{j}$ = {_vector(value)}", CONTEXT, size=_SMALL)
+            _arrow(ax, [(value_x + 0.55, y), (out_x - 0.6, y)], CONTEXT[0])
+        shown = ", ".join(f"{x:.4f}" for x in output)
+        _box(ax, out_x, mid, 1.2, top - bottom, f"output\n$\\sum_j \\alpha_j v_j$\n\n[{shown}]", OUTPUT,
+             size=_SMALL)
+        _label(ax, 0.15, 0.7, "A hard dictionary returns the value of the one key equal to the query "
+               f"(here $v_1$ = {_vector(QKV_VALUES[0])}).", size=_FONT, ha="left", va="center")
+        _label(ax, 0.15, 0.35, "Attention returns a blend of every value, weighted by how well its key "
+               "matches the query.", size=_FONT, ha="left", va="center")
+    return fig
+
+
+def _mask_grid(ax, x0: float, y_top: float, cell: float, allowed, tokens: Sequence[str]) -> None:
+    """A T x S grid of cells, filled where a query (row) may attend to a key (column)."""
+    from matplotlib.patches import Rectangle
+
+    edge, fill = ATTENTION
+    for t, row in enumerate(allowed):
+        for s, ok in enumerate(row):
+            ax.add_patch(Rectangle((x0 + s * cell, y_top - (t + 1) * cell), cell, cell,
+                                   facecolor=fill if ok else "white", edgecolor=edge if ok else "#BBBBBB",
+                                   linewidth=0.8))
+            if ok:
+                ax.plot([x0 + (s + 0.3) * cell, x0 + (s + 0.45) * cell, x0 + (s + 0.72) * cell],
+                        [y_top - (t + 0.52) * cell, y_top - (t + 0.7) * cell, y_top - (t + 0.3) * cell],
+                        color=edge, linewidth=1.0)
+    for i, word in enumerate(tokens):
+        _label(ax, x0 - 0.06, y_top - (i + 0.5) * cell, word, ha="right", va="center", size=_SMALL,
+               family="monospace")
+        _label(ax, x0 + (i + 0.5) * cell, y_top + 0.06, word, ha="center", va="bottom", size=_SMALL,
+               family="monospace", rotation=90)
+
+
+def attention_masks():
+    """Padding and causal masks as grids, combined with AND; left padding leaves rows with no key."""
+    import matplotlib
+
+    real = SOURCE + ("<pad>", "<pad>")
+    left = ("<pad>", "<pad>") + SOURCE
+    n = len(real)
+    padding = [[s < len(SOURCE) for s in range(n)] for _ in range(n)]
+    causal = [[s <= t for s in range(n)] for t in range(n)]
+    combined = [[a and b for a, b in zip(pa, ca)] for pa, ca in zip(padding, causal)]
+    left_combined = [[s >= n - len(SOURCE) and s <= t for s in range(n)] for t in range(n)]
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 3.85)
+        _label(ax, 0.15, 3.72, "Masks: True (ticked) where a query may attend; combined with AND",
+               size=11, ha="left", va="top", fontweight="bold")
+        cell, y_top = 0.24, 2.4
+        panels = [
+            (0.6, padding, real, "padding over keys", "(B, 1, 1, S): one row,\nthe same for every query"),
+            (2.7, causal, real, "causal (look-ahead)", "(1, 1, T, T): a query sees\nitself and earlier keys"),
+            (4.8, combined, real, "padding & causal", "(B, 1, T, S), broadcast\nover the H heads"),
+            (6.85, left_combined, left, "left padding & causal", "the first two queries\nhave no key at all"),
+        ]
+        width = n * cell
+        for x0, allowed, tokens, title, caption in panels:
+            _mask_grid(ax, x0, y_top, cell, allowed, tokens)
+            _label(ax, x0 + width / 2, 3.25, title, ha="center", va="center", size=_FONT, fontweight="bold")
+            _label(ax, x0 + width / 2, y_top - width - 0.1, caption, ha="center", va="top", size=_SMALL)
+        for x, symbol in ((2.0, "&"), (4.1, "=")):
+            _label(ax, x, y_top - width / 2, symbol, ha="center", va="center", size=16, fontweight="bold")
+        ax.plot([6.2, 6.2], [0.15, 3.45], color="#999999", linewidth=0.8)
+        _label(ax, 0.15, 0.25, "Rows are queries, columns are keys; each row is softmaxed on its own.",
+               size=_SMALL, ha="left", va="center")
+        _label(ax, 8.85, 0.25, "such rows get weights 0\nand output 0 (no NaN)", size=_SMALL, ha="right",
+               va="center", colour=DECODER[0])
+        for t in range(2):
+            _label(ax, 6.85 + width + 0.08, y_top - (t + 0.5) * cell, "← all masked", ha="left",
+                   va="center", size=_SMALL, colour=DECODER[0])
+    return fig
+
+
+FIGURES.update({"qkv_lookup": qkv_lookup, "attention_masks": attention_masks})
+TITLES.update({"qkv_lookup": "Attention as a soft dictionary look-up",
+               "attention_masks": "Padding, causal and combined attention masks"})
+
+
 # ---------------------------------------------------------------- unit 04
 
 HEADS = ("1", "2", "H")  # the heads drawn; a gap with dots stands for the ones between 2 and H

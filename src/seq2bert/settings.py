@@ -46,14 +46,20 @@ class AttentionSizes(Seq2SeqSizes):
 
 
 @dataclass(frozen=True)
-class DotProductSizes(Seq2SeqSizes):
-    """Unit 03's sizes: unit 01's data and models, the 1/sqrt(d_k) sweep and the small cost table."""
+class DotProductSizes:
+    """Unit 03's sizes: unit 02's toy model trained with each attention score, the 1/sqrt(d_k) sweep, a cost table."""
 
-    attention_steps: int  # optimiser steps of each toy attention model (additive, scaled dot product)
+    toy_train: int  # training pairs for the toy translation task
+    eval_pairs: int  # held-out pairs for every reported metric
+    attention_steps: int  # optimiser steps of each toy model (additive and scaled dot-product attention)
+    batch_size: int  # pairs per optimiser step
+    embed: int  # token embedding width
+    hidden: int  # GRU state width (D in the shape legend), also the attention width A
+    learning_rate: float  # Adam step size
     sweep_widths: tuple[int, ...]  # key widths d_k of the 1/sqrt(d_k) sweep
     sweep_queries: int  # random queries per d_k in the sweep
     sweep_keys: int  # keys each random query attends over (S)
-    cost_lengths: tuple[int, ...]  # sequence lengths of the in-notebook timing
+    cost_lengths: tuple[int, ...]  # sequence lengths of the in-notebook timing (256 must be one of them)
     cost_repeats: int  # timed runs per length and implementation (the fastest is shown)
 
 
