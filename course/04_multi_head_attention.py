@@ -737,9 +737,10 @@ plot.attention_grid([{"weights": maps[0][0, h], "source": labels, "target": labe
 # "Output the previous token" needs one fixed offset, which is exactly what RoPE expresses.
 # Reversing needs, at position $p$, the token at $T - 1 - p$: a different offset at every
 # position, which depends on where the sequence starts and ends — an **absolute** task. In full
-# mode the four encodings are trained on it too; rotary positions need more steps here
-# (calibration runs: 350–400 steps to pass 0.95, where the added encodings need fewer). Fast
-# mode skips this section.
+# mode the four encodings are trained on it too: watch the rotary curve. Its loss falls
+# hundreds of steps later than with added positions, which hand every token its absolute
+# position directly; RoPE must build "how far from the end am I" out of offsets. Fast mode
+# skips this section.
 
 # %%
 if sizes.reverse_steps:
