@@ -127,3 +127,21 @@ def test_config_and_input_errors():
         encoder(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 3))
     with pytest.raises(ValueError, match=r"mask has shape \(1, 2\) but the tokens \(1, 3\)"):
         encoder(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 2, dtype=torch.bool))
+
+
+def test_headline_check_names_each_miss():
+    from seq2bert.experiments.order import PositionsResult, check_headline
+
+    def result(name, at12, at16=0.5):
+        return PositionsResult(name, {12: at12, 16: at16}, {}, [], 0.0)
+
+    good = {"results": {"none": result("none", 0.20), "sinusoidal": result("sinusoidal", 0.99),
+                        "rotary": result("rotary", 0.99, 0.97)}, "ceiling": {12: 0.2, 16: 0.18}}
+    assert check_headline(good) == []
+    bad = {"results": {"none": result("none", 0.25), "sinusoidal": result("sinusoidal", 0.90),
+                       "rotary": result("rotary", 0.99, 0.80)}, "ceiling": {12: 0.2, 16: 0.18}}
+    missed = check_headline(bad)
+    assert len(missed) == 3
+    assert "sinusoidal positions reached 0.900 at length 12" in missed[0]
+    assert "above the position-blind ceiling 0.200" in missed[1]
+    assert "rotary positions reached 0.800 at length 16" in missed[2]

@@ -125,9 +125,11 @@ def position_blind_ceiling(tokens: np.ndarray, task: str, vocab: int = VOCAB) ->
 
     Such a predictor answers the same t at every position holding a, given the bag; the best t
     for a is the one with the largest expected count (`expected_pair_counts`). Averaged over
-    the sequences: mean over sequences of sum_a max_t E[a, t] / T. It is well above 1/V: in
-    12 tokens from 16 some token usually repeats, and "previous" pays a guess of a repeated
-    neighbour more often than a guess of a token seen once.
+    the sequences: mean over sequences of sum_a max_t E[a, t] / T. It is well above 1/V: the
+    answer is one of the sequence's own tokens, so a blind guess among them is already right
+    1/T of the time, and a token that repeats is more often the answer. For "previous" the best
+    guess for a is its most frequent other token, or a itself if n_a - 1 is larger, giving
+    (1/T^2) sum_a n_a max(1, max_(t != a) n_t, n_a - 1): about 0.20 for T 12 and V 16.
     """
     tokens = np.asarray(tokens)
     if tokens.ndim != 2:
