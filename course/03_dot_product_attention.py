@@ -589,7 +589,8 @@ print(f"at length 256, ours takes {ratio:.1f}x the library's time")
 # The blockwise version is not meant to be faster: its loop over blocks runs in Python, and it
 # takes about as long as ours or longer. Its point is memory, which this cell does not measure
 # (lesson, section 10). The full benchmark — lengths 64 to 2048, batch 8, 8 heads, head width
-# 64, time *and* peak memory — is a script, since it takes minutes:
+# 64, time *and* peak memory — is a script, since it takes minutes; it writes a table and a
+# plot to `build/bench/`:
 #
 # ```
 # python benchmarks/attention_cost.py --framework both
