@@ -530,7 +530,7 @@ for k in (1, 3, -5):
 
 # %%
 offsets = np.arange(-10, 11)
-dots = {f"p = {p}": [float(table[p] @ table[p + k]) for k in offsets] for p in (10, 20)}
+dots = {f"p = {p}": [float(table[p] @ table[p + k]) for k in offsets] for p in (10, 20)}  # (D,) @ (D,) -> one number
 print("PE(10)·PE(10 + k), k = 0..3:", np.round(dots["p = 10"][10:14], 2))
 assert np.allclose(dots["p = 10"], dots["p = 20"], atol=1e-3)
 plot.line_chart(offsets, dots, xlabel="offset k", ylabel="PE(p) · PE(p + k)",
@@ -625,7 +625,8 @@ def rope_at(vector, position):
 
 q_vector, k_vector = [1.0, 0.0, 1.0, 0.0], [1.0, 1.0, 0.0, 1.0]
 for p, s in ((2, 5), (0, 3), (7, 10), (20, 23), (4, 5), (10, 11), (5, 2)):
-    print(f"query at {p:>2}, key at {s:>2} (offset {s - p:>2}): score {rope_at(q_vector, p) @ rope_at(k_vector, s):.4f}")
+    score = rope_at(q_vector, p) @ rope_at(k_vector, s)  # (Dh,) @ (Dh,) -> one number
+    print(f"query at {p:>2}, key at {s:>2} (offset {s - p:>2}): score {score:.4f}")
 print(f"|R_7 q| = {np.linalg.norm(rope_at(q_vector, 7)):.4f} = |q| = {np.linalg.norm(q_vector):.4f}")
 assert abs(rope_at(q_vector, 2) @ rope_at(k_vector, 5) - (-1.1611)) < 1e-4
 
