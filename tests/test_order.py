@@ -12,6 +12,15 @@ from seq2bert.torch import tagging
 from seq2bert.torch.transformer import Encoder, SequenceTagger
 
 
+@pytest.fixture
+def one_thread():
+    """Train as the notebooks do (seq2bert.session): one thread is faster for so small a model."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_targets_of_every_task():
     tokens = np.array([[3, 1, 4, 1, 5]])
     bos = order.bos(6)
@@ -98,17 +107,12 @@ def test_no_positions_is_permutation_equivariant_and_positions_break_it():
             assert gap > 1e-2, positions
 
 
-def test_learns_previous_token_with_sinusoidal_positions():
+def test_learns_previous_token_with_sinusoidal_positions(one_thread):
     """A short real run: far above the position-blind ceiling (and 0.95 accuracy) in 200 steps (1.0 by 150 for seeds 0-2)."""
     sizes = dict(length=8, vocab=8)
     config = EncoderConfig(vocab=order.output_vocab(8), width=32, heads=2, layers=1, ffn=32, positions="sinusoidal")
     model = SequenceTagger(config, seed=0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the notebooks run (seq2bert.session): several threads are slower for so small a model
-    try:
-        tagging.train_tagger(model, order.batches("previous", 64, seed=0, **sizes), steps=200, warmup=50)
-    finally:
-        torch.set_num_threads(threads)
+    tagging.train_tagger(model, order.batches("previous", 64, seed=0, **sizes), steps=200, warmup=50)
     tokens, targets = order.generate("previous", 500, seed=99, **sizes)
     accuracy = order.accuracy(tagging.predict_tags(model, tokens), targets)
     assert order.position_blind_ceiling(tokens, "previous", 8) < 0.35
@@ -145,3 +149,19 @@ def test_headline_check_names_each_miss():
     assert "sinusoidal positions reached 0.900 at length 12" in missed[0]
     assert "above the position-blind ceiling 0.200" in missed[1]
     assert "rotary positions reached 0.800 at length 16" in missed[2]
+
+
+def test_compare_positions_end_to_end_tiny(one_thread):
+    from seq2bert.experiments import order as experiment
+
+    sizes = experiment.OrderSizes(steps=3, reverse_steps=0, eval_sequences=20, eval_lengths=(12, 16), warmup=2)
+    comparison = experiment.compare_positions("pytorch", "previous", 3, sizes, settings=("none", "rotary"))
+    assert set(comparison["results"]) == {"none", "rotary"}
+    assert set(comparison["ceiling"]) == {12, 16}
+    rotary = comparison["results"]["rotary"]
+    assert len(rotary.losses) == 3 and 0.0 <= rotary.accuracy[16] <= 1.0
+    assert rotary.by_position[16].shape == (16,)
+    rows = experiment.table(comparison)
+    assert [row["positions"] for row in rows] == ["none", "rotary", "position-blind ceiling"]
+    with pytest.raises(ValueError, match="framework must be 'pytorch' or 'tensorflow'"):
+        experiment.compare_positions("jax", "previous", 3, sizes)

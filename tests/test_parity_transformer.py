@@ -1,4 +1,6 @@
 """PyTorch and TensorFlow Transformer-encoder twins compute the same thing on copied weights (float32)."""
+import functools
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -22,6 +24,7 @@ def config(positions: str) -> EncoderConfig:
     return EncoderConfig(vocab=11, width=16, heads=4, layers=2, ffn=24, positions=positions, max_length=9)
 
 
+@functools.lru_cache(maxsize=None)  # read-only use: building Keras models is the slow part of this file
 def twins(positions: str, seed: int = 0):
     """A PyTorch tagger with arbitrary weights and a TF tagger loaded with the same weights."""
     torch_model = t.SequenceTagger(config(positions)).eval()
