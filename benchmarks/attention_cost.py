@@ -21,7 +21,9 @@ Peak memory is measured, not estimated: every (framework, implementation, length
 subprocess, which loads the inputs, runs the implementation once at length 64 (library
 initialisation), resets the kernel's peak-RSS counter (`echo 5 > /proc/self/clear_refs`, Linux),
 reads its resident set size, makes ONE call and reports the peak RSS (VmHWM) minus that baseline:
-the extra memory that call needed at its worst moment, inputs excluded, output included. Where
+the extra memory that call needed at its worst moment, inputs excluded, output included. This is
+what the operating system saw, so memory the C allocator kept after a free counts too (tensors
+over 32 MiB are always given back; smaller ones may not be, which can only raise a peak). Where
 clear_refs is not available the increase of `resource.getrusage().ru_maxrss` over the same
 baseline is used (it can under-read if the process once peaked higher, e.g. while importing).
 Times are the median over --repeats repeats of the mean of enough calls to fill about 0.2 s.
