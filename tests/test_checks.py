@@ -117,9 +117,15 @@ def exercise_cells(path: Path) -> dict[str, str]:
 
 
 def notebook_function(fw, source: str, name: str):
-    """Run an exercise cell with the imports the notebook's setup cells provide; the function it defines."""
-    namespace = {"np": np, "ops": importlib.import_module(OPS[fw.name])}
+    """Run an exercise cell with the imports the notebook's setup cells provide; the function it defines.
+
+    Like the notebook, the cell also sees its unit's other exercises (after their checks: the
+    learner's function or the reference), e.g. unit 04's multi_head_attention calls split_heads.
+    """
+    namespace = {"np": np, "ops": importlib.import_module(OPS[fw.name]),
+                 "attention": importlib.import_module(OPS[fw.name].replace(".ops", ".attention"))}
     namespace["torch" if fw.name == "pytorch" else "tf"] = fw.torch if fw.name == "pytorch" else fw.tf
+    namespace.update({other: fw.reference(other) for other in exercise_names(EXERCISES[name].unit) if other != name})
     exec(compile(source, f"<exercise cell {name}>", "exec"), namespace)
     return namespace[name]
 
@@ -268,7 +274,7 @@ def test_exercise_names_by_unit():
     assert sorted(exercise_names("01")) == ["greedy_decode", "last_real_state", "masked_cross_entropy", "padding_mask"]
     assert sorted(exercise_names("02")) == ["additive_scores", "attention_step", "context_vector", "masked_softmax"]
     # unit 03's checks are registered once units.py lists seq2bert.check.dot_product, or a test file imports it
-    assert sorted(exercise_names()) == sorted(n for unit in ("01", "02", "03") for n in exercise_names(unit))
+    assert sorted(exercise_names()) == sorted(n for unit in ("01", "02", "03", "04") for n in exercise_names(unit))
 
 
 @pytest.mark.parametrize("framework, other", [("tensorflow", "torch"), ("pytorch", "tensorflow")])

@@ -226,6 +226,7 @@ def test_attention_masks_draws_padding_causal_and_their_and():
         assert shape in text, shape
     assert "&" in shown and "=" in shown and shown.count("<pad>") == 4 * 2 * 2
 
+
 def test_multi_head_shows_projections_heads_split_merge_and_parameters():
     fig = diagrams.multi_head()
     shown = texts(fig)

@@ -90,7 +90,7 @@ def test_session_carries_the_units_sizes(monkeypatch):
 
 
 def test_catalogue_entries_name_budgets_and_check_modules():
-    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 160), ("03", 60)]
+    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 160), ("03", 60), ("04", 60)]
     from seq2bert.check import exercise_names
 
     # Every unit's check modules register exactly the exercises its notebooks ask for.
@@ -98,6 +98,8 @@ def test_catalogue_entries_name_budgets_and_check_modules():
     assert sorted(exercise_names("02")) == ["additive_scores", "attention_step", "context_vector", "masked_softmax"]
     assert sorted(exercise_names("03")) == ["causal_mask", "combine_masks", "online_softmax_update",
                                             "scaled_dot_product_attention"]
+    assert sorted(exercise_names("04")) == ["apply_rope", "merge_heads", "multi_head_attention", "sinusoidal_encoding",
+                                            "split_heads"]
 
 
 def test_a_registered_unit_is_seen_everywhere(tmp_path):
@@ -107,7 +109,7 @@ def test_a_registered_unit_is_seen_everywhere(tmp_path):
         assert get_unit("90") is unit and get_unit("tiny_fixture") is unit
         assert settings.sizes("90", fast=True) == TinySizes(2, 10)
         assert settings.sizes("90", fast=False) == TinySizes(4, 1000)
-        assert [u.number for u in UNITS] == ["01", "02", "03", "90"]
+        assert [u.number for u in UNITS] == ["01", "02", "03", "04", "90"]
         assert runner.budget_for("90") == 5 and runner.budget_for("90", fast=False) is None
         assert runner.notebook_paths(tmp_path, frameworks=["pytorch"])[-1] == unit.notebook(tmp_path, "pytorch", solution=True)
         with warnings.catch_warnings(record=True) as caught:
@@ -123,7 +125,7 @@ def test_a_registered_unit_is_seen_everywhere(tmp_path):
         assert list(find_releases(tmp_path)) == [("90", "tensorflow")]
     with pytest.raises(CourseError, match="there is no unit '90'"):
         get_unit("90")
-    assert len(UNITS) == 3
+    assert len(UNITS) == 4
 
 
 def test_register_returns_the_unit_and_refuses_clashes():
@@ -131,7 +133,7 @@ def test_register_returns_the_unit_and_refuses_clashes():
     try:
         assert register(unit) is unit
         assert register(unit) is unit  # the identical entry again: a no-op
-        assert len(UNITS) == 4
+        assert len(UNITS) == 5
         with pytest.raises(CourseError, match="cannot add unit 91_other: unit 91_another_fixture"):
             register(tiny_unit("91", "other"))
         with pytest.raises(CourseError, match="unit 02_bahdanau_attention .* already has that number or topic"):
@@ -141,7 +143,7 @@ def test_register_returns_the_unit_and_refuses_clashes():
         assert get_unit("91") is unit
     finally:
         units.UNITS.unregister(unit)
-    assert len(UNITS) == 3
+    assert len(UNITS) == 4
     with pytest.raises(CourseError, match="not in the catalogue"):
         units.UNITS.unregister(unit)
 
@@ -193,7 +195,7 @@ def test_extra_units_from_the_environment_reach_other_processes(tmp_path):
     code = "from seq2bert import settings, units; print([u.number for u in units.UNITS], settings.sizes('93'))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['01', '02', '03', '93'] ExtraSizes(width=8)"
+    assert result.stdout.strip() == "['01', '02', '03', '04', '93'] ExtraSizes(width=8)"
 
 
 def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
@@ -208,3 +210,10 @@ def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
 def test_unicode_digits_are_not_a_unit_number():
     with pytest.raises(CourseError, match="there is no unit '²'"):
         get_unit("²")
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unit_04_sizes_are_the_order_experiments_calibrated_ones(fast):
+    from seq2bert.experiments import order
+
+    assert asdict(settings.sizes("04", fast=fast)) == asdict(order.FAST if fast else order.FULL)

@@ -483,6 +483,7 @@ FIGURES.update({"qkv_lookup": qkv_lookup, "attention_masks": attention_masks})
 TITLES.update({"qkv_lookup": "Attention as a soft dictionary look-up",
                "attention_masks": "Padding, causal and combined attention masks"})
 
+
 # ---------------------------------------------------------------- unit 04
 
 HEADS = ("1", "2", "H")  # the heads drawn; a gap with dots stands for the ones between 2 and H

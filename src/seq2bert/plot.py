@@ -305,3 +305,66 @@ def cost_vs_length(seconds: Mapping[str, Mapping[int, float]], title: str | None
     if title is not None:
         ax.set_title(title)
     return fig
+
+
+def encoding_heatmap(table: Any, title: str | None = None):
+    """A positional encoding table (T, D) as an image: positions down, dimensions across."""
+    table = _as_array(table, "table")
+    if table.ndim != 2:
+        raise ValueError(f"the table must be (positions, dimensions), got shape {table.shape}")
+    fig, axes = _subplots(figsize=(7.0, 4.5))
+    ax = axes[0, 0]
+    limit = max(float(np.abs(table).max()), 1e-12)
+    image = ax.imshow(table, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    ax.grid(False)
+    ax.set_xlabel("dimension")
+    ax.set_ylabel("position")
+    fig.colorbar(image, ax=ax, shrink=0.9)
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def line_chart(x: Sequence[float], series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
+               title: str | None = None):
+    """One line per named series over the same x values (e.g. a dot product against the offset)."""
+    xs = _as_array(x, "x")
+    if not series:
+        raise ValueError("line_chart needs at least one series")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    for name, values in series.items():
+        ys = _as_array(values, f"series {name!r}")
+        if ys.shape != xs.shape:
+            raise ValueError(f"series {name!r} has {ys.shape} values but x has {xs.shape}")
+        ax.plot(xs, ys, marker="o", markersize=3, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def accuracy_by_position(accuracy: Mapping[str, Sequence[float]], trained_length: int | None = None,
+                         title: str | None = None):
+    """Accuracy at each position (0 .. T-1), one line per model; a dashed line after the trained positions."""
+    if not accuracy:
+        raise ValueError("accuracy_by_position needs at least one model")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    for name, values in accuracy.items():
+        ys = _as_array(values, f"accuracy of {name!r}")
+        if ys.ndim != 1:
+            raise ValueError(f"accuracy of {name!r} must be one number per position, got shape {ys.shape}")
+        ax.plot(np.arange(len(ys)), ys, marker="o", markersize=3, label=name, clip_on=False)
+    if trained_length is not None:
+        ax.axvline(trained_length - 0.5, color="0.5", linestyle="--", linewidth=1.0,
+                   label=f"trained on positions 0-{trained_length - 1}")
+    ax.set_xlabel("position")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0.0, 1.0)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig

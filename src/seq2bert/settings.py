@@ -63,6 +63,24 @@ class DotProductSizes:
     cost_repeats: int  # timed runs per length and implementation (the fastest is shown)
 
 
+@dataclass(frozen=True)
+class MultiHeadSizes:
+    """Unit 04's sizes: the order-task experiment (seq2bert.experiments.order reads these fields).
+
+    The encoder itself is EncoderConfig's default: D 64, 2 pre-LN layers, 4 heads, FFN 128.
+    """
+
+    steps: int  # optimiser steps per positions setting (none, sinusoidal, learned, rotary) on "previous"
+    reverse_steps: int  # optimiser steps per setting on "reverse" (0: skip the reversing contrast)
+    eval_sequences: int  # held-out sequences per evaluated length
+    length: int = 12  # training length (T)
+    vocab: int = 16  # input tokens (V); the tagger adds a start symbol for position 0
+    eval_lengths: tuple[int, ...] = (12, 16, 24)  # lengths tested after training on `length`
+    batch_size: int = 64  # sequences per optimiser step
+    learning_rate: float = 2e-3  # Adam's step size after warm-up
+    warmup: int = 100  # steps of linear learning-rate warm-up
+
+
 def _is_frozen_dataclass(value: Any) -> bool:
     return is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen
 
