@@ -8,6 +8,7 @@ import torch
 
 from seq2bert.configs import EncoderConfig
 from seq2bert.data import order
+from seq2bert.settings import MultiHeadSizes
 from seq2bert.torch import tagging
 from seq2bert.torch.transformer import Encoder, SequenceTagger
 
@@ -154,7 +155,7 @@ def test_headline_check_names_each_miss():
 def test_compare_positions_end_to_end_tiny(one_thread):
     from seq2bert.experiments import order as experiment
 
-    sizes = experiment.OrderSizes(steps=3, reverse_steps=0, eval_sequences=20, eval_lengths=(12, 16), warmup=2)
+    sizes = MultiHeadSizes(steps=3, reverse_steps=0, eval_sequences=20, eval_lengths=(12, 16), warmup=2)
     comparison = experiment.compare_positions("pytorch", "previous", 3, sizes, settings=("none", "rotary"))
     assert set(comparison["results"]) == {"none", "rotary"}
     assert set(comparison["ceiling"]) == {12, 16}

@@ -210,10 +210,3 @@ def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
 def test_unicode_digits_are_not_a_unit_number():
     with pytest.raises(CourseError, match="there is no unit '²'"):
         get_unit("²")
-
-
-@pytest.mark.parametrize("fast", [True, False])
-def test_unit_04_sizes_are_the_order_experiments_calibrated_ones(fast):
-    from seq2bert.experiments import order
-
-    assert asdict(settings.sizes("04", fast=fast)) == asdict(order.FAST if fast else order.FULL)

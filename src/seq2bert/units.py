@@ -176,9 +176,9 @@ UNITS = Catalogue((
          sizes=ModeSizes(
              fast=MultiHeadSizes(steps=125, reverse_steps=0, eval_sequences=1000),
              full=MultiHeadSizes(steps=400, reverse_steps=600, eval_sequences=2000)),
-         # u4-model's calibration (seq2bert.experiments.order.FAST / FULL, seeds 0-2, both
-         # frameworks): on "previous" every encoding passes 0.95 by step 100 and 0.999 by 125;
-         # on "reverse" rotary positions need ~500-600 steps, learned ~100, sinusoidal ~150.
+         # Calibrated over seeds 0-2 in both frameworks: on "previous" every encoding passes
+         # 0.95 by step 100 and 0.999 by 125; on "reverse" rotary positions need ~500-600
+         # steps, learned ~100, sinusoidal ~150.
          # Four encoders of 125 steps dominate fast mode.
          budget_seconds=60,
          checks=("seq2bert.check.heads", "seq2bert.check.positional")),

@@ -15,30 +15,15 @@ import numpy as np
 
 from seq2bert.configs import POSITIONS, EncoderConfig
 from seq2bert.data import order
+from seq2bert.settings import MultiHeadSizes
 
 FRAMEWORKS = {"pytorch": "seq2bert.torch", "tensorflow": "seq2bert.tf"}
 
 
-@dataclass(frozen=True)
-class OrderSizes:
-    """Sizes of the order experiment (unit 04); the encoder itself is EncoderConfig's default (D 64, 2 layers, 4 heads, F 128)."""
-
-    steps: int  # optimiser steps per positions setting on "previous"
-    reverse_steps: int  # optimiser steps per setting on "reverse" (0: skip it)
-    eval_sequences: int  # held-out sequences per evaluated length
-    length: int = order.LENGTH  # training length (T)
-    vocab: int = order.VOCAB  # input tokens (V); the tagger adds BOS
-    eval_lengths: tuple = (12, 16, 24)  # lengths tested after training on `length`
-    batch_size: int = 64  # sequences per optimiser step
-    learning_rate: float = 2e-3  # Adam's step size after warm-up
-    warmup: int = 100  # steps of linear learning-rate warm-up
-
-
-# Calibrated over seeds 0-2 (both frameworks track each other step for step): on "previous" every
-# encoding passes 0.95 by step 100 (0.987-0.997) and 0.999 by 125; 75 steps leave sinusoidal at
-# 0.38-0.41. On "reverse" sinusoidal needs ~150 steps, learned ~100, rotary ~500 (0.96; 0.97 at 600).
-FAST = OrderSizes(steps=125, reverse_steps=0, eval_sequences=1000)
-FULL = OrderSizes(steps=400, reverse_steps=600, eval_sequences=2000)
+# Sizes: unit 04's catalogue entry (settings.MultiHeadSizes, in seq2bert.units). Calibrated
+# over seeds 0-2 (both frameworks track each other step for step): on "previous" every encoding
+# passes 0.95 by step 100 (0.987-0.997) and 0.999 by 125; 75 steps leave sinusoidal at 0.38-0.41.
+# On "reverse" sinusoidal needs ~150 steps, learned ~100, rotary ~500 (0.96; 0.97 at 600).
 
 TARGET = 0.95  # accuracy every kind of positions must reach on the training length
 CEILING_SLACK = 0.02  # how far above the position-blind ceiling the model without positions may land
@@ -64,13 +49,13 @@ def _framework(framework: str):
     return importlib.import_module(f"{package}.transformer"), importlib.import_module(f"{package}.tagging")
 
 
-def evaluation_sets(task: str, sizes: OrderSizes, seed: int = 1234) -> dict:
+def evaluation_sets(task: str, sizes: MultiHeadSizes, seed: int = 1234) -> dict:
     """{length: (tokens, targets)}: held-out sequences, drawn apart from any training stream."""
     return {length: order.generate(task, sizes.eval_sequences, length, sizes.vocab, seed=seed + length)
             for length in sizes.eval_lengths}
 
 
-def train_positions(framework: str, task: str, positions: str, steps: int, sizes: OrderSizes,
+def train_positions(framework: str, task: str, positions: str, steps: int, sizes: MultiHeadSizes,
                     seed: int = 0, evaluation: dict | None = None) -> PositionsResult:
     """Train one tagger with `positions` on `task` for `steps` steps and test it on every evaluation length."""
     transformer, tagging = _framework(framework)
@@ -91,7 +76,7 @@ def train_positions(framework: str, task: str, positions: str, steps: int, sizes
     return PositionsResult(positions, accuracy, by_position, losses, seconds, model)
 
 
-def compare_positions(framework: str, task: str, steps: int, sizes: OrderSizes, seed: int = 0,
+def compare_positions(framework: str, task: str, steps: int, sizes: MultiHeadSizes, seed: int = 0,
                       settings: tuple = POSITIONS) -> dict:
     """{positions: PositionsResult} for each setting, same data and the same evaluation sets,
     plus "ceiling": {length: the position-blind ceiling on that evaluation set}."""
