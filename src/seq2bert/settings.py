@@ -51,6 +51,7 @@ class DotProductSizes:
 
     toy_train: int  # training pairs for the toy translation task
     eval_pairs: int  # held-out pairs for every reported metric
+    max_words: int  # longest toy source sentence (fast mode trains on shorter ones: each step costs less)
     attention_steps: int  # optimiser steps of each toy model (additive and scaled dot-product attention)
     batch_size: int  # pairs per optimiser step
     embed: int  # token embedding width

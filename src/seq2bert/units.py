@@ -162,10 +162,10 @@ UNITS = Catalogue((
          checks=("seq2bert.check.additive", "seq2bert.check.masking", "seq2bert.check.recurrent")),
     Unit("03", "dot_product_attention", "Scaled dot-product attention and masks",
          sizes=ModeSizes(
-             fast=DotProductSizes(toy_train=8000, eval_pairs=400, attention_steps=200, batch_size=64, embed=64,
+             fast=DotProductSizes(toy_train=8000, eval_pairs=400, max_words=20, attention_steps=200, batch_size=64, embed=64,
                                   hidden=128, learning_rate=6e-3, sweep_widths=(4, 16, 64, 256, 1024),
                                   sweep_queries=400, sweep_keys=16, cost_lengths=(64, 256, 512), cost_repeats=3),
-             full=DotProductSizes(toy_train=40000, eval_pairs=1000, attention_steps=1000, batch_size=64, embed=64,
+             full=DotProductSizes(toy_train=40000, eval_pairs=1000, max_words=40, attention_steps=1000, batch_size=64, embed=64,
                                   hidden=128, learning_rate=4e-3, sweep_widths=(4, 16, 64, 256, 1024),
                                   sweep_queries=2000, sweep_keys=16, cost_lengths=(64, 256, 1024), cost_repeats=5)),
          # Two toy models of unit 02 (200 steps each in fast mode, the steps unit 02's attention

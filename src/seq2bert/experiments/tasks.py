@@ -43,9 +43,9 @@ def dates_task(n_train: int, n_test: int, seed: int) -> Task:
     return make_task("dates", dates.generate(n_train + n_test, seed), n_test, chars, chars)
 
 
-def toy_task(n_train: int, n_test: int, seed: int) -> Task:
-    """Toy English -> French-like translation, word level, sources of 4–40 words."""
-    return make_task("toy translation", toy.generate(n_train + n_test, seed), n_test, words, words)
+def toy_task(n_train: int, n_test: int, seed: int, max_words: int = 40) -> Task:
+    """Toy English -> French-like translation, word level, sources of 4 to `max_words` words."""
+    return make_task("toy translation", toy.generate(n_train + n_test, seed, max_words=max_words), n_test, words, words)
 
 
 def score(task: Task, predictions: list[list[int]], buckets: Sequence = metrics.LENGTH_BUCKETS) -> dict:
