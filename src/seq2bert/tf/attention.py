@@ -177,6 +177,12 @@ def online_softmax_update(running_max: tf.Tensor, running_sum: tf.Tensor, runnin
     return new_max, new_sum, new_output
 
 
+def _start_state(rows: tf.Tensor, width: tf.Tensor, dtype: tf.DType) -> tuple:
+    """The online softmax's state before any key: max -inf, sum 0, output 0; rows = (..., T)."""
+    return (tf.fill(rows, tf.constant(NEG_INF, dtype)), tf.zeros(rows, dtype),
+            tf.zeros(tf.concat([rows, width], axis=0), dtype))
+
+
 def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
                         mask: tf.Tensor | None = None, scale: float | None = None,
                         block_size: int = 128) -> tf.Tensor:
@@ -187,22 +193,19 @@ def blockwise_attention(query: tf.Tensor, key: tf.Tensor, value: tf.Tensor,
     query, key, value, mask = _check_attention_inputs(query, key, value, mask)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if key.shape[-2] is None:
-        raise ValueError("blockwise_attention needs a key length known when the graph is built")
-    scale = _default_scale(query) if scale is None else scale
+    if key.shape[-2] is None or key.shape[-2] == 0:
+        raise ValueError(f"blockwise_attention needs a key length known when the graph is built and > 0, "
+                         f"got {key.shape[-2]}")
+    scaled_query = query * (_default_scale(query) if scale is None else scale)
     state = None
     for start in range(0, key.shape[-2], block_size):
         stop = start + block_size
-        scores = tf.matmul(query * scale, key[..., start:stop, :], transpose_b=True)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = tf.matmul(scaled_query, key[..., start:stop, :], transpose_b=True)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
-            block_mask = mask if mask.shape[-1] == 1 else mask[..., start:stop]  # (..., T, Sb)
+            block_mask = mask if mask.shape[-1] == 1 else mask[..., start:stop]  # (..., T, Sb) or (..., T, 1)
             scores = tf.where(block_mask, scores, tf.constant(NEG_INF, scores.dtype))
-        if state is None:
-            rows = tf.shape(scores)[:-1]  # (..., T)
-            state = (tf.fill(rows, tf.constant(NEG_INF, scores.dtype)), tf.zeros(rows, scores.dtype),
-                     tf.zeros(tf.concat([rows, tf.shape(value)[-1:]], 0), scores.dtype))
+        if state is None:  # the full (..., T) is known once q, k (and v) met in the first block
+            state = _start_state(tf.shape(scores)[:-1], tf.shape(value)[-1:], scores.dtype)
         state = online_softmax_update(*state, scores, value[..., start:stop, :])
-    if state is None:  # no keys at all
-        raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / tf.where(total > 0, total, tf.ones_like(total))[..., None]  # (..., T, Dv)

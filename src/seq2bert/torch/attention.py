@@ -60,10 +60,12 @@ def _check_mask(mask, scores_shape: tuple) -> None:
                          f"{scores_shape} (..., T, S)")
 
 
-def _check_attention_inputs(query, key, value, mask) -> None:
+def _check_attention_inputs(query, key, value, mask) -> tuple:
+    """The scores' shape (..., T, S), once q, k, v and the mask passed their checks."""
     scores_shape = _scores_shape(query, key, value)
     if mask is not None:
         _check_mask(mask, scores_shape)
+    return scores_shape
 
 
 def _zero_empty_rows(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -137,6 +139,13 @@ def online_softmax_update(running_max: torch.Tensor, running_sum: torch.Tensor,
     return new_max, new_sum, new_output
 
 
+def _start_state(rows: tuple, width: int, like: torch.Tensor) -> tuple:
+    """The online softmax's state before any key: max -inf, sum 0, output 0; rows = (..., T)."""
+    return (torch.full(rows, float("-inf"), dtype=like.dtype, device=like.device),
+            torch.zeros(rows, dtype=like.dtype, device=like.device),
+            torch.zeros(rows + (width,), dtype=like.dtype, device=like.device))
+
+
 def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                         mask: torch.Tensor | None = None, scale: float | None = None,
                         block_size: int = 128) -> torch.Tensor:
@@ -144,24 +153,19 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
 
     The (..., T, S) weights are never materialised: peak extra memory O(T * block_size).
     """
-    _check_attention_inputs(query, key, value, mask)
+    rows = _check_attention_inputs(query, key, value, mask)[:-1]  # (..., T)
     if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    state = None
+    if key.shape[-2] == 0:
+        raise ValueError("key has length 0: there is nothing to attend to")
+    scaled_query = query * (1.0 / math.sqrt(query.shape[-1]) if scale is None else scale)
+    state = _start_state(rows, value.shape[-1], query)
     for start in range(0, key.shape[-2], block_size):
         block = slice(start, start + block_size)
-        scores = (query * scale) @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
+        scores = scaled_query @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
-            block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb)
+            block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb) or (..., T, 1)
             scores = scores.masked_fill(~block_mask, float("-inf"))
-        if state is None:
-            state = (torch.full(scores.shape[:-1], float("-inf"), dtype=scores.dtype, device=scores.device),
-                     torch.zeros(scores.shape[:-1], dtype=scores.dtype, device=scores.device),
-                     torch.zeros(scores.shape[:-1] + (value.shape[-1],), dtype=scores.dtype, device=scores.device))
         state = online_softmax_update(*state, scores, value[..., block, :])
-    if state is None:  # no keys at all
-        raise ValueError("key has length 0: there is nothing to attend to")
     _, total, output = state
     return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
