@@ -168,7 +168,7 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
         scores = scaled_query @ key[..., block, :].transpose(-2, -1)  # (..., T, Dk) @ (..., Dk, Sb) -> (..., T, Sb)
         if mask is not None:
             block_mask = mask if mask.shape[-1] == 1 else mask[..., block]  # (..., T, Sb) or (..., T, 1)
-            scores = scores.masked_fill(~block_mask, float("-inf"))
+            scores.masked_fill_(~block_mask, float("-inf"))  # in place: scores is this block's own fresh tensor
         state = online_softmax_update(*state, scores, value[..., block, :])
     _, total, output = state
     return output / torch.where(total > 0, total, torch.ones_like(total))[..., None]  # (..., T, Dv)
