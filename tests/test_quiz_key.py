@@ -9,10 +9,10 @@ import yaml
 from seq2bert.cli import main
 from seq2bert.quiz import QuizFormatError, apply_key, grade_files, key_template, load_key, load_quiz
 from seq2bert.quiz.key import key_fields
-from seq2bert.units import CourseError
+from seq2bert.units import CourseError, UNITS
 
 
-@pytest.mark.parametrize("unit", ["01", "02"])
+@pytest.mark.parametrize("unit", [unit.number for unit in UNITS])
 def test_template_round_trips_to_the_same_answers(unit, tmp_path):
     quiz = load_quiz(unit)
     path = tmp_path / "key.yml"

@@ -8,7 +8,7 @@ import pytest
 from seq2bert.quiz import grade_files, load_quiz, show_quiz
 from seq2bert.quiz.scoring import FEEDBACK_ENV
 from seq2bert.quiz.widget import QuizForm, text_to_html
-from seq2bert.units import CourseError
+from seq2bert.units import CourseError, UNITS
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +17,7 @@ def default_feedback(monkeypatch):
     monkeypatch.delenv(FEEDBACK_ENV, raising=False)
 
 
-@pytest.mark.parametrize("unit", ["01", "02"])
+@pytest.mark.parametrize("unit", [unit.number for unit in UNITS])
 def test_form_builds_for_every_quiz(unit, tmp_path):
     quiz = load_quiz(unit)
     form = QuizForm(quiz, save_dir=tmp_path)
