@@ -8,12 +8,13 @@ STAMP := $(VENV)/.seq2bert-installed
 export TF_CPP_MIN_LOG_LEVEL := 3
 export OMP_WAIT_POLICY := PASSIVE
 
-.PHONY: install lab test test-fast run readme-timings record-results notebooks figures doctor clean help
+.PHONY: install lab test test-fast run bench readme-timings record-results notebooks figures doctor clean help
 help:
 	@echo "make lab        open JupyterLab on the course start page"
 	@echo "make test       run every test, every notebook included (fast mode)"
 	@echo "make test-fast  package and parity tests only: no notebooks, nothing marked slow"
 	@echo "make run        execute every solution notebook (fast mode), summary in build/run/"
+	@echo "make bench      attention time and peak memory against length (about 7 min), build/bench/"
 	@echo "make readme-timings  rewrite README's timing table from build/run/summary.csv"
 	@echo "make record-results  record build/run/metrics.json in lessons/measured.json (numbers lessons quote)"
 	@echo "make notebooks  regenerate notebooks/ and solutions/ from course/"
@@ -42,6 +43,9 @@ test-fast: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m seq2bert run
+
+bench: $(STAMP)
+	$(PY) benchmarks/attention_cost.py --out build/bench
 
 readme-timings: $(STAMP)
 	$(PY) -m seq2bert run --update-readme

@@ -421,9 +421,9 @@ plot.show_source(ScaledDotAttention)
 
 # %% [markdown]
 # `experiments.compare.compare_scorers` trains one model per scorer and scores its greedy
-# translations of the held-out sentences by source length, as in unit 02; it times the
-# training steps, leaving out the fixed cost of the first call (TensorFlow traces its step
-# function then).
+# translations of the held-out sentences by source length, as in unit 02; it times every
+# training step and reports the median after the first (TensorFlow traces its step function
+# during the first).
 
 # %%
 toy_task = experiments.toy_task(sizes.toy_train, sizes.eval_pairs, seed=session.seed, max_words=sizes.max_words)

@@ -6,6 +6,7 @@ Framework-neutral: the notebook passes its framework's `Seq2Seq`, `train_seq2seq
 from __future__ import annotations
 
 import dataclasses
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -26,7 +27,7 @@ class ScorerRun:
     scores: dict  # experiments.score of its greedy translations of the held-out pairs
     history: list  # training loss at every step
     seconds: float  # wall-clock seconds of the whole training call
-    seconds_per_step: float  # training seconds per step, the call's fixed cost (TensorFlow's tracing) removed
+    seconds_per_step: float  # median seconds of a training step after the first (TensorFlow traces in the first)
 
 
 @dataclass(frozen=True)
@@ -74,34 +75,30 @@ def timed(function: Callable, *args, **kwargs):
 
 def compare_scorers(task: Task, config: Seq2SeqConfig, model_class: Callable, train: Callable, translate: Callable,
                     steps: int, batch_size: int, learning_rate: float, seed: int = 0,
-                    scores: Sequence[str] = SCORES, overhead_steps: int = 2,
-                    buckets: Sequence = metrics.LENGTH_BUCKETS) -> Comparison:
+                    scores: Sequence[str] = SCORES, buckets: Sequence = metrics.LENGTH_BUCKETS) -> Comparison:
     """Train `config`'s model once per scorer on the same data, from the same seed; score each.
 
     `model_class(config, seed)` builds a model, `train(model, data, steps, batch_size,
-    learning_rate, seed=, label=)` trains it and `translate(model, data, max_len)` decodes the
-    held-out pairs (a framework's Seq2Seq, train_seq2seq and translate_dataset). Seconds per step
-    are (t(steps) - t(overhead_steps)) / (steps - overhead_steps), where t(n) is the wall-clock
-    time of a training call of n steps: a throwaway run of `overhead_steps` measures what every
-    call costs once (TensorFlow traces its step function then), so it is not spread over the
-    steps. With overhead_steps=0 the fixed cost is kept in.
+    learning_rate, seed=, label=, step_seconds=)` trains it, appending each step's wall-clock
+    seconds to the `step_seconds` list, and `translate(model, data, max_len)` decodes the held-out
+    pairs (a framework's Seq2Seq, train_seq2seq and translate_dataset). Seconds per step are the
+    median over the steps after the first, so the first call's fixed cost (TensorFlow traces its
+    step function then) and the odd slow step on a shared machine do not count.
     """
     unknown = [score for score in scores if score not in SCORES]
     if unknown or not scores:
         raise ValueError(f"scores must be some of {', '.join(SCORES)}, got {list(scores)}")
-    if not 0 <= overhead_steps < steps:
-        raise ValueError(f"overhead_steps must be in 0..steps-1 = 0..{steps - 1}, got {overhead_steps}")
+    if steps < 2:
+        raise ValueError(f"steps must be at least 2 (the first step is not timed), got {steps}")
     runs = {}
     for score in scores:
-        scored = dataclasses.replace(config, attention=True, score=score)
-        overhead = 0.0
-        if overhead_steps:
-            throwaway = model_class(scored, seed=seed)
-            _, overhead = timed(train, throwaway, task.train, overhead_steps, batch_size, learning_rate,
-                                seed=seed, label=f"{score}, timing the fixed cost")
-        model = model_class(scored, seed=seed)
-        history, seconds = timed(train, model, task.train, steps, batch_size, learning_rate, seed=seed, label=score)
+        model = model_class(dataclasses.replace(config, attention=True, score=score), seed=seed)
+        step_seconds: list[float] = []
+        history, seconds = timed(train, model, task.train, steps, batch_size, learning_rate, seed=seed, label=score,
+                                 step_seconds=step_seconds)
+        if len(step_seconds) != steps:
+            raise ValueError(f"train reported {len(step_seconds)} step times for {steps} steps")
         predictions, _ = translate(model, task.test, task.max_target_len)
         runs[score] = ScorerRun(score, score_predictions(task, predictions, buckets), list(history), seconds,
-                                (seconds - overhead) / (steps - overhead_steps))
+                                statistics.median(step_seconds[1:]))
     return Comparison(runs)

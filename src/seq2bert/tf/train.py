@@ -32,8 +32,13 @@ def scalar(value) -> float:
 
 
 def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int, learning_rate: float,
-                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training") -> list[float]:
-    """Adam with teacher forcing for `steps` batches; returns the loss of every step."""
+                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training",
+                  step_seconds: list | None = None) -> list[float]:
+    """Adam with teacher forcing for `steps` batches; returns the loss of every step.
+
+    Pass a list as `step_seconds` to get each step's wall-clock seconds appended to it (the first
+    includes tracing the step function).
+    """
     # epsilon as in torch.optim.Adam, so both twins take the same steps.
     optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
 
@@ -55,7 +60,10 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
     history = []
     start = time.perf_counter()
     for _ in tqdm(range(steps), desc=label, disable=quiet()):
+        step_start = time.perf_counter()
         history.append(float(train_step(*to_tensors(next(stream)))))
+        if step_seconds is not None:
+            step_seconds.append(time.perf_counter() - step_start)
     print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
           f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
     return history

@@ -28,14 +28,19 @@ def scalar(value) -> float:
 
 
 def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size: int, learning_rate: float,
-                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training") -> list[float]:
-    """Adam with teacher forcing for `steps` batches; returns the loss of every step."""
+                  seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training",
+                  step_seconds: list | None = None) -> list[float]:
+    """Adam with teacher forcing for `steps` batches; returns the loss of every step.
+
+    Pass a list as `step_seconds` to get each step's wall-clock seconds appended to it.
+    """
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
     stream = batches(data, batch_size, seed)
     history = []
     start = time.perf_counter()
     model.train()
     for _ in tqdm(range(steps), desc=label, disable=quiet()):
+        step_start = time.perf_counter()
         src, src_len, tgt_in, tgt_out = to_tensors(next(stream))
         logits, _ = model(src, src_len, tgt_in)  # (B, T, V)
         loss = loss_fn(logits, tgt_out, Vocab.PAD)
@@ -44,6 +49,8 @@ def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         history.append(scalar(loss))
+        if step_seconds is not None:
+            step_seconds.append(time.perf_counter() - step_start)
     model.eval()
     print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
           f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
