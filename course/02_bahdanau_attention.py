@@ -47,24 +47,18 @@ import torch
 
 from seq2bert.torch import ops
 from seq2bert.torch.seq2seq import AdditiveAttention, AttentionDecoder, Seq2Seq
-from seq2bert.torch.train import teacher_forced_predictions, to_numpy, to_tensors, train_seq2seq, translate_dataset
+from seq2bert.torch.train import (teacher_forced_predictions, tensor, to_numpy, to_tensors, train_seq2seq,
+                                  translate_dataset)
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) PyTorch tensor."""
-    return torch.as_tensor(array if array.dtype != np.float64 else array.astype(np.float32))
 
 # %% framework="tensorflow"
 import tensorflow as tf
 
 from seq2bert.tf import ops
 from seq2bert.tf.seq2seq import AdditiveAttention, AttentionDecoder, Seq2Seq
-from seq2bert.tf.train import teacher_forced_predictions, to_numpy, to_tensors, train_seq2seq, translate_dataset
+from seq2bert.tf.train import (teacher_forced_predictions, tensor, to_numpy, to_tensors, train_seq2seq,
+                               translate_dataset)
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) TensorFlow tensor."""
-    return tf.constant(array if array.dtype != np.float64 else array.astype(np.float32))
 
 # %% [markdown]
 # ## 1. The tasks again

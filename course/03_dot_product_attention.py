@@ -53,12 +53,8 @@ import torch.nn.functional as F
 
 from seq2bert.torch import attention, ops
 from seq2bert.torch.seq2seq import ScaledDotAttention, Seq2Seq
-from seq2bert.torch.train import to_numpy, train_seq2seq, translate_dataset
+from seq2bert.torch.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) PyTorch tensor."""
-    return torch.as_tensor(array if array.dtype != np.float64 else array.astype(np.float32))
 
 # %% framework="tensorflow"
 import keras
@@ -66,12 +62,8 @@ import tensorflow as tf
 
 from seq2bert.tf import attention, ops
 from seq2bert.tf.seq2seq import ScaledDotAttention, Seq2Seq
-from seq2bert.tf.train import to_numpy, train_seq2seq, translate_dataset
+from seq2bert.tf.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) TensorFlow tensor."""
-    return tf.constant(array if array.dtype != np.float64 else array.astype(np.float32))
 
 # %% [markdown]
 # ## 1. From additive to scaled dot-product attention

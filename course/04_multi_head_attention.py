@@ -52,12 +52,8 @@ print(sizes)
 import torch
 
 from seq2bert.torch import attention, positional
-from seq2bert.torch.train import to_numpy
+from seq2bert.torch.train import tensor, to_numpy
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) PyTorch tensor."""
-    return torch.as_tensor(array if array.dtype != np.float64 else array.astype(np.float32))
 
 
 def set_dense(dense, matrix, bias):
@@ -85,12 +81,8 @@ def learned_table(model):
 import tensorflow as tf
 
 from seq2bert.tf import attention, positional
-from seq2bert.tf.train import to_numpy
+from seq2bert.tf.train import tensor, to_numpy
 
-
-def tensor(array):
-    """NumPy -> a float32 (or bool / int64) TensorFlow tensor."""
-    return tf.constant(array if array.dtype != np.float64 else array.astype(np.float32))
 
 
 def set_dense(dense, matrix, bias):

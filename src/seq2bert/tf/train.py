@@ -21,6 +21,11 @@ def to_tensors(batch: Encoded):
     return tuple(tf.constant(a, dtype=tf.int64) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
 
 
+def tensor(array: np.ndarray):
+    """NumPy -> a TensorFlow tensor: float64 becomes float32, other dtypes (bool, int64, float32) stay."""
+    return tf.constant(array if array.dtype != np.float64 else array.astype(np.float32))
+
+
 def to_numpy(value) -> np.ndarray:
     """A tensor as a NumPy array."""
     return np.asarray(value)

@@ -17,6 +17,11 @@ def to_tensors(batch: Encoded):
     return tuple(torch.as_tensor(a, dtype=torch.long) for a in (batch.src, batch.src_len, batch.tgt_in, batch.tgt_out))
 
 
+def tensor(array: np.ndarray):
+    """NumPy -> a PyTorch tensor: float64 becomes float32, other dtypes (bool, int64, float32) stay."""
+    return torch.as_tensor(array if array.dtype != np.float64 else array.astype(np.float32))
+
+
 def to_numpy(value) -> np.ndarray:
     """A tensor (even one that requires grad) as a NumPy array."""
     return value.detach().numpy()
