@@ -42,10 +42,12 @@ SEQ2SEQ_SIZES = {
                         batch_size=64, embed=64, hidden=128, learning_rate=4e-3),
     ("02", True): dict(date_train=6000, date_steps=400, toy_train=8000, toy_steps=200, eval_pairs=400,
                        batch_size=64, embed=64, hidden=128, learning_rate=6e-3,
-                       attention_steps=200, short_words=20, short_steps=150),
+                       attention_steps=200, short_words=20, short_steps=150,
+                       short_plain_steps=0, bidirectional_steps=0),
     ("02", False): dict(date_train=20000, date_steps=600, toy_train=40000, toy_steps=1200, eval_pairs=1000,
                         batch_size=64, embed=64, hidden=128, learning_rate=4e-3,
-                        attention_steps=1200, short_words=20, short_steps=600),
+                        attention_steps=1200, short_words=20, short_steps=600,
+                        short_plain_steps=600, bidirectional_steps=600),
 }
 SIZE_TYPES = {"01": Seq2SeqSizes, "02": AttentionSizes}
 

@@ -41,7 +41,9 @@ class AttentionSizes(Seq2SeqSizes):
 
     attention_steps: int  # optimiser steps of the toy attention model trained on every length
     short_words: int  # the short-sentences experiment trains on sources of at most this many words
-    short_steps: int  # optimiser steps of each model trained on short sentences only
+    short_steps: int  # optimiser steps of the attention model trained on short sentences only
+    short_plain_steps: int  # the same without attention (0 skips it: fast mode reports it only in full mode)
+    bidirectional_steps: int  # the bidirectional encoder on short sentences (0 skips it, as in fast mode)
 
 
 
