@@ -119,6 +119,11 @@ def test_a_missing_tokenizer_names_the_file(tmp_path):
         Subwords.load(tmp_path / "nothing")
     assert_one_line_naming(caught.value, tmp_path / "nothing" / "tokenizer.json")
     assert "does not exist" in str(caught.value)
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(CourseError) as caught:
+        FRENCH.save(tmp_path / "a-file")  # the folder the learner named is a file
+    assert_one_line_naming(caught.value, tmp_path / "a-file" / "tokenizer.json")
+    assert "cannot write" in str(caught.value) and (tmp_path / "a-file").read_text() == "not a folder"
 
 
 def test_truncated_and_corrupted_files_name_the_file(saved, tmp_path):
@@ -162,12 +167,16 @@ def test_bad_arguments():
         Subwords.train(["a"], vocab_size=100)
     with pytest.raises(CourseError, match="min_frequency"):
         Subwords.train(["a"], vocab_size=300, min_frequency=0)
-    with pytest.raises(CourseError, match="text 1 is a bytes"):
+    with pytest.raises(CourseError, match="text 1 is a bytes, not a str"):
         Subwords.train(["a", b"b"], vocab_size=300)
     with pytest.raises(CourseError, match="no pairs"):
         subwords.train_pair([])
-    with pytest.raises(CourseError, match="can only encode a str"):
+    with pytest.raises(CourseError, match="the text to encode is a NoneType, not a str"):
         FRENCH.encode(None)
+    with pytest.raises(CourseError, match=r"text 0 holds '\\udc80' at position 1, a lone surrogate"):
+        Subwords.train(["a\udc80b"], vocab_size=300)
+    with pytest.raises(CourseError, match="lone surrogate"):
+        subwords.encode_pairs([("Hi.", "Sal\udcffut.")], ENGLISH, FRENCH)
     with pytest.raises(CourseError, match="pair 1 has an empty source"):
         subwords.encode_pairs([("Hi.", "Salut."), ("", "Rien.")], ENGLISH, FRENCH)
     with pytest.raises(CourseError, match="not a tokenizers.Tokenizer"):
@@ -211,3 +220,16 @@ def test_loading_arbitrary_bytes_fails_cleanly_or_gives_a_working_tokenizer(save
         return
     for _, target in PAIRS:  # a corruption that still loads must still give the text back
         assert loaded.decode(loaded.encode(target)) == target
+
+
+@settings(max_examples=100, deadline=None, database=None)
+# st.text() leaves out lone surrogates (Unicode category Cs); a list of characters keeps them
+@given(text=st.lists(st.characters() | st.characters(categories=["Cs"]), min_size=1).map("".join))
+def test_any_python_string_round_trips_or_is_refused_clearly(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        with pytest.raises(CourseError, match="lone surrogate"):
+            FRENCH.encode(text)
+        return
+    assert FRENCH.decode(FRENCH.encode(text)) == text

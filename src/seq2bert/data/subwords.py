@@ -97,8 +97,7 @@ class Subwords:
             raise CourseError(f"min_frequency must be an integer of at least 1, got {min_frequency!r}")
         texts = list(texts)
         for k, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise CourseError(f"text {k} is a {type(text).__name__}, not a str")
+            _check_text(text, f"text {k}")
         tokenizer = Tokenizer(models.BPE(unk_token=Vocab.SPECIALS[Vocab.UNK]))
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
@@ -115,7 +114,10 @@ class Subwords:
         file = path if path.suffix == ".json" else path / FILE_NAME
         if not file.is_file():
             raise CourseError(f"{file} does not exist; save a tokenizer there first with Subwords.save({str(path)!r})")
-        raw = file.read_bytes()
+        try:
+            raw = file.read_bytes()
+        except OSError as error:
+            raise CourseError(f"cannot read {file} ({error.strerror or error})") from None
         try:
             text = raw.decode("utf-8")
             json.loads(text)
@@ -146,8 +148,7 @@ class Subwords:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of `text`, without BOS or EOS."""
-        if not isinstance(text, str):
-            raise CourseError(f"can only encode a str, got a {type(text).__name__}")
+        _check_text(text, "the text to encode")
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -191,6 +192,17 @@ def _problem(tokenizer: Tokenizer) -> str:
     if missing:
         return f"lacks {len(missing)} of the 256 byte tokens, so some text could not be encoded"
     return ""
+
+
+def _check_text(text: str, what: str) -> None:
+    """A clear error for what the tokenizer cannot take: not a str, or not encodable as UTF-8."""
+    if not isinstance(text, str):
+        raise CourseError(f"{what} is a {type(text).__name__}, not a str")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CourseError(f"{what} holds {text[error.start]!r} at position {error.start}, a lone surrogate "
+                          "that is not Unicode text (decode the file it came from with errors='replace'?)") from None
 
 
 def _first_line(error: BaseException) -> str:
