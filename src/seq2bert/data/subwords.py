@@ -31,9 +31,10 @@ sentences stay unseen)::
     english = subwords.Subwords.load("tokenizers/en")            # later, or in another notebook
     train = subwords.encode_pairs(train_pairs, english, french)  # an Encoded, like units 01-02
     test = subwords.encode_pairs(test_pairs, english, french)
-    # model: e.g. TransformerConfig(src_vocab=len(english), tgt_vocab=len(french),
-    #        max_length=max(train.src.shape[1], train.tgt_in.shape[1]) + 1)
-    predictions, _ = translate_dataset(model, test, max_len=...)  # id lists, ending with EOS
+    longest = max(max(data.src.shape[1], data.tgt_in.shape[1]) for data in (train, test))
+    # model: e.g. TransformerConfig(src_vocab=len(english), tgt_vocab=len(french), max_length=longest),
+    # trained with train_seq2seq(model, train, ...) as in units 01-05
+    predictions, _ = translate_dataset(model, test, max_len=longest)  # id lists, ending with EOS
     hypotheses = [french.decode(ids) for ids in predictions]     # text again
     sacrebleu.corpus_bleu(hypotheses, [[target for _, target in test_pairs]])
 
