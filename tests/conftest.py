@@ -27,3 +27,14 @@ def level(path: Path) -> str:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         item.add_marker(level(Path(item.path)))
+
+
+@pytest.fixture(params=["pytorch", "tensorflow"])
+def fw(request):
+    """The framework adapter (tests/frameworks.py) to run a test with: Torch, then Keras.
+
+    Imported here, on first use, so that tests that never ask for `fw` do not load torch or TensorFlow.
+    """
+    import frameworks
+
+    return frameworks.BY_NAME[request.param]

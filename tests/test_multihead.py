@@ -8,63 +8,13 @@ import tensorflow as tf
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from frameworks import Keras, Torch
 from seq2bert.tf import attention as ka
 from seq2bert.tf.weights import initial_weights as keras_initial_weights
 from seq2bert.tf.weights import load_torch_state
 from seq2bert.torch import attention as ta
 from seq2bert.torch.weights import initial_weights as torch_initial_weights
 from seq2bert.torch.weights import load_weights
-
-
-class Torch:
-    attention = ta
-
-    @staticmethod
-    def tensor(array):
-        return torch.tensor(np.asarray(array))
-
-    @staticmethod
-    def numpy(tensor):
-        return tensor.detach().numpy()
-
-    @staticmethod
-    def layer(width, heads, rotary=False, seed=0):
-        layer = ta.MultiHeadAttention(width, heads, rotary=rotary)
-        load_weights(layer, torch_initial_weights(layer, seed))
-        return layer
-
-    @staticmethod
-    def count(layer):
-        return sum(p.numel() for p in layer.parameters())
-
-
-class Keras:
-    attention = ka
-
-    @staticmethod
-    def tensor(array):
-        return tf.constant(np.asarray(array))
-
-    @staticmethod
-    def numpy(tensor):
-        return np.asarray(tensor)
-
-    @staticmethod
-    def layer(width, heads, rotary=False, seed=0):
-        layer = ka.MultiHeadAttention(width, heads, rotary=rotary)
-        x = tf.zeros((1, 1, width))
-        layer(x, x, x)  # builds the dense layers
-        load_torch_state(layer, keras_initial_weights(layer, seed))
-        return layer
-
-    @staticmethod
-    def count(layer):
-        return layer.count_params()
-
-
-@pytest.fixture(params=[Torch, Keras], ids=["pytorch", "tensorflow"])
-def fw(request):
-    return request.param
 
 
 def normal(*shape, seed=0):
@@ -108,8 +58,8 @@ def test_split_and_merge_errors(fw):
 
 def test_heads_are_attention_on_slices_of_the_projections(fw):
     """Head h uses rows h*Dh..(h+1)*Dh of each projection's weight (PyTorch layout), then w_o mixes them."""
-    layer = fw.layer(8, 2, seed=4)
-    state = {name: value.astype(np.float64) for name, value in keras_or_torch_state(fw, layer).items()}
+    layer = fw.multi_head_attention(8, 2, seed=4)
+    state = {name: value.astype(np.float64) for name, value in fw.state(layer).items()}
     x, y = normal(2, 3, 8, seed=1), normal(2, 5, 8, seed=2)
     mask = np.ones((2, 1, 1, 5), bool)
     mask[1, ..., 2:] = False  # the second sequence has 2 real keys
@@ -132,17 +82,8 @@ def test_heads_are_attention_on_slices_of_the_projections(fw):
     assert weights[1, :, :, 2:].max() == 0.0  # padding gets no attention
 
 
-def keras_or_torch_state(fw, layer):
-    """The layer's weights in PyTorch layout."""
-    if fw is Torch:
-        return {name: p.detach().numpy() for name, p in layer.named_parameters()}
-    return {f"{name}.{part}": (value.T if part == "weight" else value)
-            for name in ("w_q", "w_k", "w_v", "w_o")
-            for part, value in zip(("weight", "bias"), getattr(layer, name).get_weights())}
-
-
 def test_permuting_tokens_permutes_outputs_without_positions(fw):
-    layer = fw.layer(16, 4, seed=1)
+    layer = fw.multi_head_attention(16, 4, seed=1)
     x = normal(2, 7, 16, seed=3)
     permutation = np.random.default_rng(5).permutation(7)
     assert not np.array_equal(permutation, np.arange(7))
@@ -153,20 +94,20 @@ def test_permuting_tokens_permutes_outputs_without_positions(fw):
 
 
 def test_rotary_positions_break_permutation_equivariance(fw):
-    layer = fw.layer(16, 4, rotary=True, seed=1)
+    layer = fw.multi_head_attention(16, 4, rotary=True, seed=1)
     x = normal(2, 7, 16, seed=3)
     permutation = np.random.default_rng(5).permutation(7)
     output, _ = attend(fw, layer, x)
     output_p, _ = attend(fw, layer, x[:, permutation])
     assert np.abs(output_p - output[:, permutation]).max() > 1e-2
     # One token is at position 0, where the rotation is the identity: rotary changes nothing there.
-    plain = fw.layer(16, 4, seed=1)
+    plain = fw.multi_head_attention(16, 4, seed=1)
     np.testing.assert_allclose(attend(fw, layer, x[:, :1])[0], attend(fw, plain, x[:, :1])[0], atol=1e-6)
 
 
 @pytest.mark.parametrize("width, heads", [(16, 1), (16, 4), (16, 16), (24, 3)])
 def test_parameter_count_is_4d2_plus_4d_whatever_the_heads(fw, width, heads):
-    assert fw.count(fw.layer(width, heads)) == 4 * width ** 2 + 4 * width
+    assert fw.count(fw.multi_head_attention(width, heads)) == 4 * width ** 2 + 4 * width
 
 
 @pytest.mark.parametrize("heads", [1, 4, 16])
@@ -187,7 +128,7 @@ def test_layer_errors(fw):
         fw.attention.MultiHeadAttention(10, 4)
     with pytest.raises(ValueError, match="rotary positions need an even head width, but 12 / 4 = 3"):
         fw.attention.MultiHeadAttention(12, 4, rotary=True)
-    layer = fw.layer(8, 2)
+    layer = fw.multi_head_attention(8, 2)
     with pytest.raises(ValueError, match=r"key has shape \(2, 5, 6\), but this layer takes \(B, length, 8\)"):
         layer(fw.tensor(normal(2, 3, 8)), fw.tensor(normal(2, 5, 6)), fw.tensor(normal(2, 5, 8)))
     with pytest.raises(ValueError, match="keys have length 5 but values 4"):
@@ -217,13 +158,10 @@ def test_twins_start_from_the_same_drawn_weights():
 
 def test_the_function_is_the_layer_without_biases(fw):
     """multi_head_attention (the exercise's form, x @ w) computes the layer when its biases are 0."""
-    layer = fw.layer(8, 2, seed=9)
-    state = keras_or_torch_state(fw, layer)
+    layer = fw.multi_head_attention(8, 2, seed=9)
+    state = fw.state(layer)
     zero_biases = {name: (np.zeros_like(value) if name.endswith("bias") else value) for name, value in state.items()}
-    if fw is Torch:
-        load_weights(layer, zero_biases)
-    else:
-        load_torch_state(layer, zero_biases)
+    fw.load(layer, zero_biases)
     x, y = normal(2, 3, 8, seed=10), normal(2, 4, 8, seed=11)
     mask = np.tril(np.ones((3, 4), bool))  # (T, S), broadcast over B and H
     output, weights = attend(fw, layer, x, y, mask[None, None])

@@ -7,39 +7,11 @@ import pytest
 import tensorflow as tf
 import torch
 
+from frameworks import Keras, Torch
 from seq2bert.tf import positional as kp
 from seq2bert.tf.weights import initial_weights as keras_initial_weights
 from seq2bert.torch import positional as tp
 from seq2bert.torch.weights import initial_weights as torch_initial_weights
-
-
-class Torch:
-    positional = tp
-
-    @staticmethod
-    def tensor(array):
-        return torch.tensor(np.asarray(array))
-
-    @staticmethod
-    def numpy(tensor):
-        return tensor.detach().numpy()
-
-
-class Keras:
-    positional = kp
-
-    @staticmethod
-    def tensor(array):
-        return tf.constant(np.asarray(array))
-
-    @staticmethod
-    def numpy(tensor):
-        return np.asarray(tensor)
-
-
-@pytest.fixture(params=[Torch, Keras], ids=["pytorch", "tensorflow"])
-def fw(request):
-    return request.param
 
 
 def frequencies(width, base=10000.0):

@@ -2,14 +2,15 @@
 
 Submodules (imported on first use, so `import seq2bert.data` stays light):
 `dates` (date normalisation pairs), `toy` (toy English -> French-like translation),
-`text` (tokenisation, vocabularies, padding, batching), `tatoeba` (real English–French pairs).
+`text` (tokenisation, vocabularies, padding, batching), `tatoeba` (real English–French pairs),
+`subwords` (subword tokenizers for real text).
 """
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
 
-_SUBMODULES = ("dates", "toy", "text", "tatoeba")
+_SUBMODULES = ("dates", "toy", "text", "tatoeba", "subwords")
 __all__ = list(_SUBMODULES)
 
 
