@@ -404,7 +404,7 @@ def test_beam_search_cases_cover_the_edges():
 
 
 def learner_layer(order="by_flag", self_mask_on=True, memory_mask_on=True, swap_masks=False, cross_source="memory",
-                  residual=True, one_norm=False, ffn_before_cross=False, return_self_weights=False):
+                  residual=True, one_norm=False, ffn_before_cross=False, return_self_weights=False, dropout="branch"):
     """A learner's decoder_layer; the keywords make the usual mistakes."""
     def decoder_layer(layer, x, memory, self_mask, memory_mask):
         masks = (memory_mask, self_mask) if swap_masks else (self_mask, memory_mask)
@@ -429,11 +429,15 @@ def learner_layer(order="by_flag", self_mask_on=True, memory_mask_on=True, swap_
         pre = layer.norm_first if order == "by_flag" else order == "pre"
         for block, norm in blocks:
             if pre:
-                out = layer.dropout(block(norm(x)))
+                out = block(norm(x))
+                out = layer.dropout(out) if dropout == "branch" else out
                 x = x + out if residual else out
+                x = layer.dropout(x) if dropout == "after_residual" and residual else x
             else:
-                out = layer.dropout(block(x))
-                x = norm(x + out) if residual else norm(out)
+                out = block(x)
+                out = layer.dropout(out) if dropout == "branch" else out
+                total = x + out if residual else out
+                x = norm(layer.dropout(total) if dropout == "after_residual" else total)
         return x, found["self" if return_self_weights else "cross"]
     return decoder_layer
 
@@ -481,6 +485,8 @@ DECODER_MISTAKES = {
     "one_norm_for_all": dict(one_norm=True),
     "ffn_before_cross_attention": dict(ffn_before_cross=True),
     "self_attention_weights": dict(return_self_weights=True),
+    "dropout_missing": dict(dropout="none"),
+    "dropout_after_residual": dict(dropout="after_residual"),
 }
 
 
@@ -488,7 +494,7 @@ DECODER_MISTAKES = {
 def test_decoder_layer_correct_styles_pass(fw, style):
     result = evaluate("decoder_layer", fw, DECODER_CORRECT[style])
     assert result.status == "passed", result.hint
-    assert result.cases == 7
+    assert result.cases == 9
 
 
 @pytest.mark.parametrize("mistake", list(DECODER_MISTAKES))
@@ -517,7 +523,7 @@ def test_decoder_layer_with_dropout_left_on_fails(fw):
     assert evaluate("decoder_layer", fw, forced).status == "failed"
 
 
-@pytest.mark.parametrize("case_index", range(7))
+@pytest.mark.parametrize("case_index", range(9))
 def test_the_check_layer_is_the_course_layer(fw, case_index):
     """The NumPy stand-in the reference reads computes what the framework's DecoderLayer computes."""
     case = checks.DECODER_LAYER.make_cases(np.random.default_rng(5))[case_index]
@@ -528,6 +534,8 @@ def test_the_check_layer_is_the_course_layer(fw, case_index):
     np.testing.assert_allclose(got_x, want_x, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(got_weights, want_weights, rtol=1e-5, atol=1e-6)
     assert args[0].norm_first == layer.norm_first
+    if layer.fixed_dropout:  # half the features dropped, the others doubled, every call alike
+        assert sorted(set(layer.pattern.tolist())) == [0.0, 2.0]
 
 
 def test_decoder_cases_cover_both_orders_and_the_edges():
@@ -538,5 +546,6 @@ def test_decoder_cases_cover_both_orders_and_the_edges():
     assert any(a["x"].shape[1] == a["memory"].shape[1] for a in args)  # S == T: mask mix-ups broadcast
     assert any(a["x"].shape[1] == 1 for a in args) and any(a["x"].shape[0] == 1 for a in args)
     assert any(np.all(a["memory_mask"].sum(-1) == 1) for a in args)  # one real source token per sentence
+    assert {layer.norm_first for layer in layers if layer.fixed_dropout} == {True, False}
     for a in args:  # every query keeps a key: what an empty row gets is not this exercise's question
         assert a["self_mask"].any(-1).all() and a["memory_mask"].any(-1).all()
