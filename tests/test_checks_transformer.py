@@ -549,3 +549,16 @@ def test_decoder_cases_cover_both_orders_and_the_edges():
     assert {layer.norm_first for layer in layers if layer.fixed_dropout} == {True, False}
     for a in args:  # every query keeps a key: what an empty row gets is not this exercise's question
         assert a["self_mask"].any(-1).all() and a["memory_mask"].any(-1).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_course_references_meet_the_checks(fw, name):
+    """Each framework's reference (what the notebook falls back to) gives the check's results on every case."""
+    from seq2bert.check.originality import Watch
+    from seq2bert.check.registry import get
+    from seq2bert.check.runner import _run_case
+
+    exercise = get(name)
+    for index, case in enumerate(exercise.make_cases(np.random.default_rng(7)), 1):
+        outcome = _run_case(exercise, fw, fw.reference(name), case, index, Watch({}))
+        assert outcome.kind == "ok", (case.label, outcome.kind, outcome.hint)
