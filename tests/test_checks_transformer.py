@@ -76,6 +76,7 @@ RATE_MISTAKES = {
     "sqrt_missing": ("sqrt_missing", lambda step, peak, warmup: peak * min(step / warmup, warmup / step)),
     "sqrt_in_warmup": ("sqrt_in_warmup", lambda step, peak, warmup: peak * math.sqrt(min(step / warmup, warmup / step))),
     "max": ("max_not_min", lambda step, peak, warmup: peak * max(step / warmup, math.sqrt(warmup / step))),
+    "no_warmup": ("no_warmup", lambda step, peak, warmup: peak * math.sqrt(warmup / step)),
     "no_decay": ("no_decay", lambda step, peak, warmup: peak * min(step / warmup, 1)),
     "paper_with_peak": ("paper_formula_with_peak", lambda step, peak, warmup: peak * min(
         step ** -0.5, step * warmup ** -1.5)),

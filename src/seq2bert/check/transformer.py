@@ -80,13 +80,14 @@ TRANSFORMER_LEARNING_RATE = Exercise(
                 "sqrt(warmup / step)"),
         Mistake("sqrt_in_warmup", _rate(lambda s, w: min(math.sqrt(s / w), math.sqrt(w / s))),
                 "the warm-up is linear: peak * step / warmup (no square root); only the decay has one"),
-        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
-                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
-                "and decays after it"),
         Mistake("no_decay", _rate(lambda s, w: min(s / w, 1.0)),
                 "after warm-up the rate must decay: peak * sqrt(warmup / step), not stay at the peak"),
         Mistake("no_warmup", _rate(lambda s, w: math.sqrt(w / s)),
                 "the warm-up is missing: for step < warmup the rate climbs linearly, peak * step / warmup"),
+        # After no_warmup: during warm-up the larger piece is the decay, so the two agree there.
+        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
+                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
+                "and decays after it"),
         Mistake("decay_not_normalised", _rate(lambda s, w: min(s / w, 1.0 / math.sqrt(s))),
                 "the decay must start from the peak at step == warmup: peak * sqrt(warmup / step), not "
                 "peak / sqrt(step)"),
