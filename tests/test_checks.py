@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import math
 import subprocess
 import textwrap
 import sys
@@ -133,7 +134,7 @@ def notebook_function(fw, source: str, name: str):
     Like the notebook, the cell also sees its unit's other exercises (after their checks: the
     learner's function or the reference), e.g. unit 04's multi_head_attention calls split_heads.
     """
-    namespace = {"np": np, "ops": importlib.import_module(OPS[fw.name]),
+    namespace = {"np": np, "math": math, "ops": importlib.import_module(OPS[fw.name]),
                  "attention": importlib.import_module(OPS[fw.name].replace(".ops", ".attention"))}
     namespace["torch" if fw.name == "pytorch" else "tf"] = fw.torch if fw.name == "pytorch" else fw.tf
     namespace.update({other: fw.reference(other) for other in exercise_names(EXERCISES[name].unit) if other != name})
