@@ -563,3 +563,9 @@ def test_the_course_references_meet_the_checks(fw, name):
     for index, case in enumerate(exercise.make_cases(np.random.default_rng(7)), 1):
         outcome = _run_case(exercise, fw, fw.reference(name), case, index, Watch({}))
         assert outcome.kind == "ok", (case.label, outcome.kind, outcome.hint)
+
+
+def test_unit_05_lists_its_four_exercises():
+    from seq2bert.check import exercise_names
+
+    assert sorted(exercise_names("05")) == sorted(NAMES)
