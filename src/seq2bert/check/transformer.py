@@ -5,7 +5,8 @@ Contracts (briefs: api05): transformer_learning_rate(step, peak, warmup) = peak 
 sqrt(warmup / step)) as a plain Python float, steps counted from 1. label_smoothed_cross_entropy
 targets (1 - eps) one-hot + eps / V on every class and averages over non-PAD targets.
 decoder_layer(layer, x, memory, self_mask, memory_mask) runs a real DecoderLayer's sub-layers in
-the pre-LN or post-LN order its `norm_first` says, dropout off (the check's layers are in eval mode).
+the pre-LN or post-LN order its `norm_first` says; the check's layers are in eval mode, except in
+two cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
 beam_search_step keeps the K best of the K * V candidates of each sentence, best first; a finished
 beam offers exactly one candidate, pad_id with its score unchanged. Where candidates tie, any order
 of the tied ones is accepted (the cases never tie at the K-th place; a mistake that makes such ties,
