@@ -15,8 +15,8 @@ from seq2bert.settings import TransformerSizes
 LONG = metrics.BUCKET_ORDER[-1]
 
 TINY = TransformerSizes(toy_train=300, eval_pairs=24, max_words=10, steps=4, rnn_steps=4, plain_steps=0,
-                        checkpoint_every=2, checkpoint_pairs=8, beam_pairs=6, ablation_steps=0, width=16, heads=2,
-                        layers=1, ffn=32, batch_size=8, warmup=2)
+                        checkpoint_every=2, checkpoint_pairs=8, beam_pairs=6, ablation_steps=0, warmup_steps=0,
+                        why_steps=0, width=16, heads=2, layers=1, ffn=32, batch_size=8, warmup=2)
 
 
 def scores(token_accuracy: float, exact_match: float, long_exact: float | None = None) -> dict:

@@ -101,7 +101,9 @@ class TransformerSizes:
     checkpoint_every: int  # steps between two quality checkpoints of the race
     checkpoint_pairs: int  # held-out pairs decoded at each checkpoint (the first ones of the test set)
     beam_pairs: int  # held-out pairs decoded by beam search as well as greedily (0: skip beam search)
-    ablation_steps: int  # optimiser steps of each of the 7 ablation models (experiments.transformer.ABLATIONS; 0: skip)
+    ablation_steps: int  # optimiser steps of each ablation model: no positions, 1 head, post-LN (0: skip)
+    warmup_steps: int  # optimiser steps of each model in the warm-up experiment (0: skip)
+    why_steps: int  # optimiser steps of the model with N(0, 1) x sqrt(D) embeddings (0: skip)
     width: int = 128  # model width (D)
     heads: int = 4  # attention heads (H)
     layers: int = 2  # encoder layers, and as many decoder layers

@@ -211,39 +211,35 @@ def baselines(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0
     return runs
 
 
-ABLATIONS = {  # name -> (config changes, keyword arguments of train_transformer)
-    "unit 05 (pre-LN, 4 heads)": ({}, {}),
-    "no positions": ({"positions": "none"}, {}),
-    "1 head": ({"heads": 1}, {}),
-    "post-LN": ({"norm": "post"}, {}),
-    "pre-LN, no warm-up": ({}, {"warmup": False}),
-    "post-LN, no warm-up": ({"norm": "post"}, {"warmup": False}),
-}
-WHY = "embeddings N(0, 1)"  # the "why" model: token vectors of RMS sqrt(D) drown the positions
-
-
 def ablations(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0) -> dict:
-    """{name: Run} at `sizes.ablation_steps` each (empty when 0): unit 05's model, then one change each.
+    """{name: Run}: pre-LN with 4 heads and sinusoidal positions, then one change each, at `sizes.ablation_steps`.
 
-    The changes: no positions; 1 head of width D instead of H of width D/H (same cost); post-LN;
-    pre-LN and post-LN without the warm-up (`learning_rate_schedule(warmup=False)`); and WHY,
-    the embedding matrices drawn N(0, 1) instead of N(0, 1/D) (`embedding_scale` shows why).
+    Empty when `sizes.ablation_steps` is 0 (fast mode). The 1-head model keeps the width (one
+    head of width D instead of H of width D/H), so it costs the same.
     """
     if not sizes.ablation_steps:
         return {}
-    runs = {name: train_transformer(framework, task, sizes, sizes.ablation_steps, seed=seed, name=name,
-                                    **options, **changes)
-            for name, (changes, options) in ABLATIONS.items()}
-    runs[WHY] = train_transformer(framework, task, sizes, sizes.ablation_steps, seed=seed, name=WHY,
-                                  embedding_factor=math.sqrt(sizes.width))
+    settings = {"pre-LN, 4 heads (unit 05)": {}, "no positions": {"positions": "none"},
+                f"1 head of width {sizes.width}": {"heads": 1}, "post-LN": {"norm": "post"}}
+    return {name: train_transformer(framework, task, sizes, sizes.ablation_steps, seed=seed, name=name, **changes)
+            for name, changes in settings.items()}
+
+
+def warmup_experiment(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0) -> dict:
+    """{name: Run}: pre-LN and post-LN, each with and without warm-up, at `sizes.warmup_steps` (0: skip).
+
+    Only the loss curves and the final greedy scores matter here; Xiong et al. (2020) explain
+    why post-LN needs the warm-up: at initialisation its last layers get the largest gradients.
+    """
+    if not sizes.warmup_steps:
+        return {}
+    runs = {}
+    for norm in ("pre", "post"):
+        for warmup in (True, False):
+            name = f"{norm}-LN, {'with' if warmup else 'no'} warm-up"
+            runs[name] = train_transformer(framework, task, sizes, sizes.warmup_steps, seed=seed, name=name,
+                                           warmup=warmup, norm=norm)
     return runs
-
-
-def warmup_panels(runs: dict) -> dict:
-    """The warm-up experiment's loss curves from `ablations`' runs, for plot.loss_curves_side_by_side."""
-    return {"with warm-up": {"pre-LN": runs["unit 05 (pre-LN, 4 heads)"].history, "post-LN": runs["post-LN"].history},
-            "no warm-up": {"pre-LN": runs["pre-LN, no warm-up"].history,
-                           "post-LN": runs["post-LN, no warm-up"].history}}
 
 
 def rms(values) -> float:
@@ -277,6 +273,14 @@ def _sinusoid(framework: str, task: Task, sizes: TransformerSizes) -> np.ndarray
     positional = importlib.import_module(f"{FRAMEWORKS[framework]}.positional")
     table = positional.sinusoidal_encoding(task.train.src.shape[1], sizes.width)  # (S, D)
     return np.asarray(table.numpy() if hasattr(table, "numpy") else table)
+
+
+def why_run(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0) -> Run | None:
+    """The Transformer trained with N(0, 1) x sqrt(D) token vectors: positions drowned (None when skipped)."""
+    if not sizes.why_steps:
+        return None
+    return train_transformer(framework, task, sizes, sizes.why_steps, seed=seed, name="embeddings N(0, 1) x sqrt(D)",
+                             embedding_factor=math.sqrt(sizes.width))
 
 
 def quality_at(run: Run, seconds: float, metric: str = "exact_match", bucket: str | None = None) -> float:
