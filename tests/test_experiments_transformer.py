@@ -108,3 +108,22 @@ def test_rms_of_sinusoids_is_a_root_half():
 def test_unknown_framework_is_named():
     with pytest.raises(ValueError, match="'pytorch' or 'tensorflow', not 'jax'"):
         experiment.train_transformer("jax", toy_task(40, 8, seed=0, max_words=6), TINY, 2)
+
+
+def test_warmup_experiment_reuses_a_run_trained_the_same_way(monkeypatch):
+    trained = []
+
+    def fake_train(framework, task, sizes, steps, seed=0, name="", warmup=True, **changes):
+        trained.append((name, warmup, changes))
+        return experiment.Run(name, steps, [0.0], 1.0, setting={**changes, "warmup": warmup, "embedding_factor": 1.0})
+
+    monkeypatch.setattr(experiment, "train_transformer", fake_train)
+    sizes = dataclasses.replace(TINY, warmup_steps=5)
+    post = experiment.Run("post-LN", 5, [1.0], 2.0, setting={"norm": "post", "warmup": True, "embedding_factor": 1.0})
+    baseline = experiment.Run("unit 05", 5, [1.0], 2.0, setting={"warmup": True, "embedding_factor": 1.0})
+    other_steps = experiment.Run("post-LN, longer", 9, [1.0], 2.0, setting=post.setting)
+    runs = experiment.warmup_experiment("pytorch", None, sizes, reuse={"a": post, "b": baseline, "c": other_steps})
+    assert list(runs) == ["pre-LN, with warm-up", "pre-LN, no warm-up", "post-LN, with warm-up", "post-LN, no warm-up"]
+    assert runs["post-LN, with warm-up"].history == [1.0] and runs["pre-LN, with warm-up"].seconds == 2.0
+    assert trained == [("pre-LN, no warm-up", False, {"norm": "pre"}), ("post-LN, no warm-up", False, {"norm": "post"})]
+    assert experiment.warmup_experiment("pytorch", None, dataclasses.replace(TINY, warmup_steps=0)) == {}
