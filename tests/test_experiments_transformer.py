@@ -140,6 +140,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_a_tiny_main_run_race_and_beam_in_each_framework(framework, one_thread):
     task = toy_task(TINY.toy_train, TINY.eval_pairs, seed=0, max_words=TINY.max_words)

@@ -104,7 +104,7 @@ def subset(task: Task, count: int) -> Task:
     return dataclasses.replace(task, test=task.test.subset(np.arange(count)), test_pairs=task.test_pairs[:count])
 
 
-def _checkpointer(framework: str, modules: _Modules, model, task: Task, pairs: int, every: int, into: list):
+def _checkpointer(modules: _Modules, model, task: Task, pairs: int, every: int, into: list):
     """(on_checkpoint, every) for train_seq2seq: greedy-decode the first `pairs` held-out pairs and score them."""
     if not every or not pairs:
         return None, 0
@@ -117,8 +117,6 @@ def _checkpointer(framework: str, modules: _Modules, model, task: Task, pairs: i
                      "exact_match": scores["exact_match"], "bleu": scores["bleu"],
                      "exact_match_by_length": scores["exact_match_by_length"],
                      "token_accuracy_by_length": scores["token_accuracy_by_length"]})
-        if framework == "pytorch":
-            model.train()  # translate_dataset left it in evaluation mode: dropout back on
 
     return on_checkpoint, every
 
@@ -138,7 +136,7 @@ def train_transformer(framework: str, task: Task, sizes: TransformerSizes, steps
     if embedding_factor != 1.0:
         modules["transformer"].scale_embeddings(model, embedding_factor)
     checkpoints: list = []
-    on_checkpoint, every = _checkpointer(framework, modules, model, task, sizes.checkpoint_pairs,
+    on_checkpoint, every = _checkpointer(modules, model, task, sizes.checkpoint_pairs,
                                          checkpoint_every, checkpoints)
     loss = functools.partial(modules["ops"].label_smoothed_cross_entropy, smoothing=sizes.label_smoothing)
     start = time.perf_counter()
@@ -163,7 +161,7 @@ def train_rnn(framework: str, task: Task, sizes: TransformerSizes, steps: int, a
     config = Seq2SeqConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab), attention=attention)
     model = modules["seq2seq"].Seq2Seq(config, seed=seed)
     checkpoints: list = []
-    on_checkpoint, every = _checkpointer(framework, modules, model, task, sizes.checkpoint_pairs,
+    on_checkpoint, every = _checkpointer(modules, model, task, sizes.checkpoint_pairs,
                                          checkpoint_every, checkpoints)
     start = time.perf_counter()
     history = modules["train"].train_seq2seq(model, task.train, steps, sizes.batch_size, sizes.rnn_learning_rate,
