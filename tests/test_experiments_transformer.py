@@ -39,9 +39,9 @@ def point(seconds, exact, long_exact):
 
 
 def test_schedule_warms_up_then_decays_and_without_warmup_starts_at_the_peak():
-    sizes = dataclasses.replace(TINY, peak_learning_rate=1e-3, warmup=4, no_warmup_learning_rate=3e-3)
+    sizes = dataclasses.replace(TINY, peak_learning_rate=1e-3, warmup=4)
     warm = experiment.learning_rate_schedule(sizes)
-    cold = experiment.learning_rate_schedule(sizes, warmup=False)
+    cold = experiment.learning_rate_schedule(sizes, warmup=False, peak=3e-3)
     assert warm(1) == pytest.approx(2.5e-4) and warm(4) == pytest.approx(1e-3) and warm(16) == pytest.approx(5e-4)
     assert cold(1) == cold(4) == pytest.approx(3e-3)  # the peak from the first step...
     assert cold(16) == pytest.approx(1.5e-3)  # ...then the same 1/sqrt(step) decay
@@ -113,16 +113,20 @@ def test_unknown_framework_is_named():
 def test_warmup_experiment_reuses_a_run_trained_the_same_way(monkeypatch):
     trained = []
 
-    def fake_train(framework, task, sizes, steps, seed=0, name="", warmup=True, **changes):
+    def fake_train(framework, task, sizes, steps, seed=0, name="", warmup=True, peak=None, **changes):
         trained.append((name, warmup, changes))
-        return experiment.Run(name, steps, [0.0], 1.0, setting={**changes, "warmup": warmup, "embedding_factor": 1.0})
+        return experiment.Run(name, steps, [0.0], 1.0,
+                              setting={**changes, "warmup": warmup, "peak": peak, "embedding_factor": 1.0})
 
     monkeypatch.setattr(experiment, "train_transformer", fake_train)
-    sizes = dataclasses.replace(TINY, warmup_steps=5)
-    post = experiment.Run("post-LN", 5, [1.0], 2.0, setting={"norm": "post", "warmup": True, "embedding_factor": 1.0})
-    baseline = experiment.Run("unit 05", 5, [1.0], 2.0, setting={"warmup": True, "embedding_factor": 1.0})
+    sizes = dataclasses.replace(TINY, warmup_steps=5, warmup_experiment_peak=0.01)
+    same = {"warmup": True, "peak": 0.01, "embedding_factor": 1.0}
+    post = experiment.Run("post-LN", 5, [1.0], 2.0, setting={"norm": "post", **same})
+    baseline = experiment.Run("unit 05", 5, [1.0], 2.0, setting=same)
     other_steps = experiment.Run("post-LN, longer", 9, [1.0], 2.0, setting=post.setting)
-    runs = experiment.warmup_experiment("pytorch", None, sizes, reuse={"a": post, "b": baseline, "c": other_steps})
+    other_peak = experiment.Run("post-LN, other peak", 5, [1.0], 2.0, setting={**post.setting, "peak": 0.002})
+    runs = experiment.warmup_experiment("pytorch", None, sizes,
+                                        reuse={"a": post, "b": baseline, "c": other_steps, "d": other_peak})
     assert list(runs) == ["pre-LN, with warm-up", "pre-LN, no warm-up", "post-LN, with warm-up", "post-LN, no warm-up"]
     assert runs["post-LN, with warm-up"].history == [1.0] and runs["pre-LN, with warm-up"].seconds == 2.0
     assert trained == [("pre-LN, no warm-up", False, {"norm": "pre"}), ("post-LN, no warm-up", False, {"norm": "post"})]
@@ -149,7 +153,7 @@ def test_a_tiny_main_run_race_and_beam_in_each_framework(framework, one_thread):
     assert [point["step"] for point in run.checkpoints] == [2, 4]
     assert 0 < run.checkpoints[0]["seconds"] <= run.checkpoints[1]["seconds"]
     assert run.scores["count"] == TINY.eval_pairs and 0.0 <= run.scores["token_accuracy"] <= 1.0
-    assert run.setting == {"warmup": True, "embedding_factor": 1.0}
+    assert run.setting == {"warmup": True, "peak": TINY.peak_learning_rate, "embedding_factor": 1.0}
     rivals = experiment.baselines(framework, task, TINY, seed=0)
     assert list(rivals) == ["attention RNN (unit 02)"]  # plain_steps=0 skips unit 01's model
     rnn = rivals["attention RNN (unit 02)"]

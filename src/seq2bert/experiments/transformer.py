@@ -81,15 +81,16 @@ def transformer_config(task: Task, sizes: TransformerSizes, **changes) -> Transf
     return dataclasses.replace(config, **changes)
 
 
-def learning_rate_schedule(sizes: TransformerSizes, warmup: bool = True) -> Callable[[int], float]:
+def learning_rate_schedule(sizes: TransformerSizes, warmup: bool = True,
+                           peak: float | None = None) -> Callable[[int], float]:
     """The learning rate of step 1, 2, ...: linear warm-up then 1/sqrt(step) decay (Vaswani et al. 2017).
 
-    Without warm-up the same curve starts at its peak (`sizes.no_warmup_learning_rate`) and
+    Without warm-up the same curve starts at its peak (default `sizes.peak_learning_rate`) and
     holds it until step `sizes.warmup`, where the decay takes over: only the warm-up is gone.
     """
+    peak = sizes.peak_learning_rate if peak is None else peak
     if warmup:
-        return functools.partial(transformer_learning_rate, peak=sizes.peak_learning_rate, warmup=sizes.warmup)
-    peak = sizes.no_warmup_learning_rate
+        return functools.partial(transformer_learning_rate, peak=peak, warmup=sizes.warmup)
     return lambda step: peak * min(1.0, math.sqrt(sizes.warmup / step)) if step >= 1 else _bad_step(step)
 
 
@@ -121,12 +122,13 @@ def _checkpointer(modules: _Modules, model, task: Task, pairs: int, every: int, 
 
 
 def train_transformer(framework: str, task: Task, sizes: TransformerSizes, steps: int, seed: int = 0,
-                      name: str = "Transformer", warmup: bool = True, embedding_factor: float = 1.0,
-                      checkpoint_every: int = 0, evaluate: bool = True, **changes) -> Run:
+                      name: str = "Transformer", warmup: bool = True, peak: float | None = None,
+                      embedding_factor: float = 1.0, checkpoint_every: int = 0, evaluate: bool = True,
+                      **changes) -> Run:
     """Train unit 05's Transformer on `task` for `steps` steps; score its greedy translations of the held-out pairs.
 
     `changes` override config fields (positions="none", heads=1, norm="post"); `warmup=False`
-    drops the warm-up from the schedule; `embedding_factor` multiplies both token embedding
+    drops the warm-up from the schedule, `peak` changes its peak; `embedding_factor` multiplies both token embedding
     matrices before training (math.sqrt(D) gives the "why" experiment's N(0, 1) draw);
     `checkpoint_every` > 0 scores `sizes.checkpoint_pairs` pairs every that many steps.
     """
@@ -141,11 +143,12 @@ def train_transformer(framework: str, task: Task, sizes: TransformerSizes, steps
     step_seconds: list = []  # each step's wall-clock seconds: no set-up (a first optimiser imports a lot), no checkpoints
     history = modules["train"].train_seq2seq(
         model, task.train, steps, sizes.batch_size, sizes.peak_learning_rate, seed=seed, clip=sizes.clip,
-        loss_fn=loss, label=name, schedule=learning_rate_schedule(sizes, warmup), betas=sizes.betas, eps=sizes.eps,
+        loss_fn=loss, label=name, schedule=learning_rate_schedule(sizes, warmup, peak), betas=sizes.betas, eps=sizes.eps,
         on_checkpoint=on_checkpoint, every=every, step_seconds=step_seconds)
     seconds = float(sum(step_seconds))
     run = Run(name, steps, list(history), seconds, checkpoints=checkpoints, model=model,
-              setting={**changes, "warmup": warmup, "embedding_factor": embedding_factor})
+              setting={**changes, "warmup": warmup, "peak": peak or sizes.peak_learning_rate,
+                       "embedding_factor": embedding_factor})
     if evaluate:
         run.scores = greedy_scores(framework, model, task)
     return run
@@ -234,21 +237,25 @@ def warmup_experiment(framework: str, task: Task, sizes: TransformerSizes, seed:
                       reuse: dict | None = None) -> dict:
     """{name: Run}: pre-LN and post-LN, each with and without warm-up, at `sizes.warmup_steps` (0: skip).
 
-    A run in `reuse` (e.g. `ablations`' "post-LN") trained the same way for as many steps is
-    taken instead of trained again. Xiong et al. (2020) explain why post-LN needs the warm-up:
-    at initialisation its last layers get the largest gradients.
+    All four share the peak `sizes.warmup_experiment_peak`. Calibration (2 + 2 layers, sources of
+    at most 15 words, 150 steps): at the unit's peak 2e-3 post-LN trains fine without warm-up;
+    at 1e-2 it collapses (loss flat at ~4.1, nothing right) while post-LN with warm-up and pre-LN
+    without it both train. Xiong et al. (2020) explain why: at initialisation post-LN's last
+    layers get the largest gradients. A run in `reuse` trained the same way for as many steps is
+    taken instead of trained again.
     """
     if not sizes.warmup_steps:
         return {}
     runs = {}
+    peak = sizes.warmup_experiment_peak
     for norm in ("pre", "post"):
         for warmup in (True, False):
             name = f"{norm}-LN, {'with' if warmup else 'no'} warm-up"
-            setting = {"norm": norm, "warmup": warmup, "embedding_factor": 1.0}
+            setting = {"norm": norm, "warmup": warmup, "peak": peak, "embedding_factor": 1.0}
             same = [run for run in (reuse or {}).values() if run is not None and run.steps == sizes.warmup_steps
                     and {"norm": "pre", **run.setting} == setting]
             runs[name] = dataclasses.replace(same[0], name=name) if same else train_transformer(
-                framework, task, sizes, sizes.warmup_steps, seed=seed, name=name, warmup=warmup, norm=norm)
+                framework, task, sizes, sizes.warmup_steps, seed=seed, name=name, warmup=warmup, peak=peak, norm=norm)
     return runs
 
 
