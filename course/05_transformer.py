@@ -1,0 +1,648 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+# ---
+
+# %% [markdown]
+# Units 03 and 04 built attention, heads and positions. This unit puts them together into the
+# model of Vaswani et al. (2017): an **encoder** of self-attention layers reads the source, a
+# **decoder** of masked self-attention and cross-attention layers writes the target, and the
+# whole thing trains on unit 01's toy translation task — so you can set it next to the two
+# recurrent models you trained there and in unit 02, sentence length by sentence length and
+# second by second.
+#
+# **By the end you can**
+# - write the position-wise feed-forward network and both orders of residual + layer norm
+#   (the paper's post-LN and the pre-LN most later models use), and say which trains more
+#   stably and why;
+# - assemble a decoder layer — masked self-attention, cross-attention, feed-forward — and show
+#   on numbers that the causal mask keeps every position from reading the future;
+# - explain embedding scaling by $\sqrt{D}$ and weight tying, and what goes wrong when the token
+#   vectors drown the positional encoding;
+# - train with label smoothing, Adam(0.9, 0.98, 10⁻⁹) and the warm-up + inverse-square-root
+#   learning-rate schedule;
+# - decode greedily with a key/value cache and with beam search, and say what each costs and
+#   buys;
+# - compare the Transformer with the recurrent models per length bucket and per second of
+#   training, and read its cross-attention heads.
+#
+# **Time:** about 2 hours — 40 minutes for the lesson, the rest here. The notebook trains one
+# Transformer in full mode for a few minutes on a laptop CPU (plus the recurrent models and
+# ablations it is compared with); set `SEQ2BERT_FAST=1` before `seq2bert.setup` for a
+# one-minute pass with shorter sentences and fewer steps (same code, same asserts, weaker
+# numbers).
+#
+# ## Setup
+
+# %%
+import math
+import time
+
+import numpy as np
+
+import seq2bert
+from seq2bert import experiments, plot, report
+from seq2bert.configs import TransformerConfig
+from seq2bert.data.text import Vocab
+from seq2bert.schedules import vaswani_peak
+
+session = seq2bert.setup("05", "{{fw}}")
+sizes = session.sizes
+rng = np.random.default_rng(session.seed)
+print(session)
+print(sizes)
+
+# %% framework="pytorch"
+import torch
+
+from seq2bert.torch import attention, decoding, ops, transformer
+from seq2bert.torch.train import tensor, to_numpy, train_seq2seq, translate_dataset
+
+# %% framework="tensorflow"
+import tensorflow as tf
+
+from seq2bert.tf import attention, decoding, ops, transformer
+from seq2bert.tf.train import tensor, to_numpy, train_seq2seq, translate_dataset
+
+# %% [markdown]
+# ## 1. The architecture
+#
+# Two stacks. The **encoder** turns the source tokens into one vector per token, the *memory*,
+# with layers of self-attention and a feed-forward network (unit 04's encoder, exactly). The
+# **decoder** writes the target one token at a time; each of its layers has three parts:
+# masked self-attention over the target written so far, **cross-attention** from the target to
+# the memory (unit 02's attention, now with queries, keys and values), and a feed-forward
+# network. A linear layer on top turns the decoder's last vectors into scores over the target
+# vocabulary.
+#
+# Every part is wrapped the same way: a residual connection (the part's output is *added* to
+# its input) and a layer normalisation. The sections below build each piece, run it on a tiny
+# input and show the shapes, then train the whole model.
+#
+# Shapes use the course's letters: B batch, S source length, T target length, D width, H heads,
+# Dh = D/H, F feed-forward width, V target vocabulary.
+
+# %% [markdown]
+# ## 2. The position-wise feed-forward network
+#
+# After attention has mixed information *between* positions, each position is transformed on
+# its own by a two-layer network, the same weights at every position:
+#
+# $$\text{FFN}(x) = \max(0,\ x W_1 + b_1)\, W_2 + b_2, \qquad W_1 \in \mathbb{R}^{D \times F},\
+# W_2 \in \mathbb{R}^{F \times D}$$
+#
+# The paper uses $F = 4D$ (2048 for $D = 512$); this unit's model has $D = 128$, $F = 256$.
+# Nearly half of a layer's parameters sit here. On a tiny input — 2 sequences of 3 tokens,
+# width 8, $F = 16$ — the output has the input's shape, and changing one token changes only
+# that token's output:
+
+# %%
+ffn = transformer.FeedForward(8, 16)
+tiny = rng.normal(size=(2, 3, 8)).astype(np.float32)  # (B, T, D)
+changed = tiny.copy()
+changed[0, 1] += 1.0  # move token 2 of sequence 1 only
+before, after = to_numpy(ffn(tensor(tiny))), to_numpy(ffn(tensor(changed)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+print("x (B, T, D):", tiny.shape, "-> FFN(x) (B, T, D):", before.shape)
+print("outputs that moved (sequence, position):", [tuple(p) for p in np.argwhere(np.abs(after - before).max(-1) > 0)])
+assert [tuple(p) for p in np.argwhere(np.abs(after - before).max(-1) > 0)] == [(0, 1)]
+
+# %% [markdown]
+# ## 3. Residual connections and layer normalisation, in two orders
+#
+# A sub-layer $f$ (attention or FFN) never replaces its input: its output is added to it, so
+# every layer only *edits* a running vector, the **residual stream**, and gradients reach early
+# layers through the additions unchanged. Layer normalisation
+# $\text{LN}(x) = \gamma \odot (x - \mu) / \sqrt{\sigma^2 + \epsilon} + \beta$ (mean $\mu$ and
+# variance $\sigma^2$ over the $D$ features of one token) keeps the scale in check. Where it
+# goes is a choice:
+#
+# $$\text{post-LN (the paper):}\quad x \leftarrow \text{LN}\big(x + f(x)\big) \qquad\qquad
+# \text{pre-LN:}\quad x \leftarrow x + f\big(\text{LN}(x)\big)$$
+#
+# Post-LN normalises the stream itself after every sub-layer, so every path from the loss back
+# to an early layer passes through all the later layer norms. Pre-LN normalises only the copy a
+# sub-layer reads; the stream itself is a plain sum, and one final LN closes the stack. Xiong et
+# al. (2020) showed that post-LN's gradients near the output are large at the start of
+# training, which is why it needs a learning-rate warm-up; pre-LN trains without one. This
+# course's models default to pre-LN; `norm="post"` gives the paper's order. Section 14 trains
+# both.
+#
+# The same encoder layer in both orders, on a tiny input: the stream of pre-LN keeps its own
+# scale (here the input's, about 3), while post-LN's output always has each token's features
+# at mean 0, standard deviation 1.
+
+# %%
+def layer_config(norm, **changes):
+    """A tiny TransformerConfig (D 8, 2 heads, F 16, no dropout) for looking at layers."""
+    return TransformerConfig(src_vocab=12, tgt_vocab=10, width=8, heads=2, ffn=16, norm=norm, dropout=0.0, **changes)
+
+
+stream = tensor(3.0 * rng.normal(size=(2, 3, 8)).astype(np.float32))  # (B, T, D), RMS about 3
+for norm in ("pre", "post"):
+    layer = transformer.EncoderLayer(layer_config(norm).encoder_config())
+    out, weights = layer(stream)  # (B, S, D), (B, H, S, S)
+    out = to_numpy(out)
+    print(f"{norm}-LN encoder layer: x {tuple(stream.shape)} -> {out.shape}, weights {tuple(weights.shape)}; "
+          f"per-token std of the output {out.std(-1).mean():.2f}")
+
+# %% [markdown]
+# ## 4. The encoder: embeddings, positions, a stack of layers
+#
+# The encoder is unit 04's, with the padding mask of unit 03: source tokens are embedded,
+# positions are added (sinusoidal here), $N$ layers run, and (pre-LN only) a final LN closes the
+# stack. The output, one $D$-vector per source token, is the **memory** the decoder reads.
+#
+# `Transformer.encode(src, src_len)` returns the memory and the source mask (True = a real
+# token). On a batch of two sources of lengths 5 and 3:
+
+# %%
+tiny_config = layer_config("pre")
+tiny_model = transformer.Transformer(tiny_config, seed=session.seed)
+tiny_src = tensor(np.array([[4, 5, 6, 7, 8], [9, 10, 11, 0, 0]]))  # (B, S), 0 = <pad>
+tiny_src_len = tensor(np.array([5, 3]))
+memory, src_mask = tiny_model.encode(tiny_src, tiny_src_len)  # (B, S, D), (B, S)
+print("src (B, S):", tuple(tiny_src.shape), "-> memory (B, S, D):", tuple(memory.shape),
+      " src_mask (B, S):\n", to_numpy(src_mask).astype(int))
+
+# %% [markdown]
+# ## 5. The decoder layer
+#
+# A decoder layer has three sub-layers, each with its residual connection and layer norm:
+# 1. **masked self-attention** over the target tokens so far: queries, keys and values from
+#    the target stream $x$, with the **causal** mask (position $t$ may read positions
+#    $0 \ldots t$) combined with the target padding mask;
+# 2. **cross-attention**: queries from $x$, keys and values from the encoder's memory, with the
+#    source padding mask — this is where the target reads the source, and whose weights
+#    section 13 draws;
+# 3. the **feed-forward** network.
+#
+# In pre-LN order, with $\text{SA}$, $\text{CA}$ the two attentions:
+#
+# $$x \leftarrow x + \text{SA}(\text{LN}_1 x), \qquad x \leftarrow x + \text{CA}(\text{LN}_2 x,\
+# \text{memory}), \qquad x \leftarrow x + \text{FFN}(\text{LN}_3 x)$$
+#
+# and in post-LN order $x \leftarrow \text{LN}_1(x + \text{SA}(x))$, then
+# $\text{LN}_2(x + \text{CA}(x, \text{memory}))$, then $\text{LN}_3(x + \text{FFN}(x))$.
+# Dropout applies to each sub-layer's output before it is added.
+#
+# ### Exercise 1: decoder_layer
+#
+# Write `decoder_layer(layer, x, memory, self_mask, memory_mask)` → `(x, cross_weights)`: one
+# decoder layer's forward pass, reading only these attributes of `layer`:
+# `self_attention_norm`, `self_attention`, `cross_attention_norm`, `cross_attention`,
+# `ffn_norm`, `ffn`, `dropout` and `norm_first` (True: pre-LN, False: post-LN). The attentions
+# are unit 04's `MultiHeadAttention`: `attention(query, key, value, mask)` → `(output,
+# weights)`. `x` is `(B, T, D)`, `memory` `(B, S, D)`, `self_mask` broadcasts to
+# `(B, H, T, T)` and `memory_mask` to `(B, H, T, S)`; return the new `x` and the
+# cross-attention weights `(B, H, T, S)`.
+#
+# Predict first: in which sub-layer do the keys come from somewhere other than `x`?
+
+# %% exercise="decoder_layer"
+def decoder_layer(layer, x, memory, self_mask, memory_mask):
+    """One decoder layer: masked self-attention, cross-attention, feed-forward -> x (B, T, D), cross weights (B, H, T, S)."""
+    # BEGIN SOLUTION: three residual sub-layers; pre-LN normalises what each reads, post-LN what each returns
+    if layer.norm_first:
+        h = layer.self_attention_norm(x)
+        x = x + layer.dropout(layer.self_attention(h, h, h, self_mask)[0])
+        attended, cross_weights = layer.cross_attention(layer.cross_attention_norm(x), memory, memory, memory_mask)
+        x = x + layer.dropout(attended)
+        return x + layer.dropout(layer.ffn(layer.ffn_norm(x))), cross_weights
+    x = layer.self_attention_norm(x + layer.dropout(layer.self_attention(x, x, x, self_mask)[0]))
+    attended, cross_weights = layer.cross_attention(x, memory, memory, memory_mask)
+    x = layer.cross_attention_norm(x + layer.dropout(attended))
+    return layer.ffn_norm(x + layer.dropout(layer.ffn(x))), cross_weights
+    # END SOLUTION
+
+# %% check="decoder_layer" points=3
+
+# %% [markdown]
+# Your layer on the tiny batch: two targets of lengths 4 and 2 (padded to 4) reading the
+# memory above. The self mask is unit 03's `combine_masks(target padding, causal)`, the memory
+# mask the source padding lifted to `(B, 1, 1, S)`. Compare with the course's `DecoderLayer`:
+
+# %%
+tiny_tgt = tensor(np.array([[1, 4, 5, 6], [1, 7, 0, 0]]))  # (B, T): <bos> first, 0 = <pad>
+x = tensor(rng.normal(size=(2, 4, 8)).astype(np.float32))  # (B, T, D): stand-in target vectors
+causal = tensor(np.tril(np.ones((4, 4), dtype=bool)))  # (T, T): query t may read keys 0..t
+self_mask = attention.combine_masks(tiny_tgt != Vocab.PAD, causal)  # (B, T) and (T, T) -> (B, 1, T, T)
+memory_mask = src_mask[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
+first_layer = tiny_model.decoder.layers[0]
+yours, yours_weights = decoder_layer(first_layer, x, memory, self_mask, memory_mask)
+course, course_weights = first_layer(x, memory, self_mask, memory_mask)
+print("x (B, T, D):", tuple(x.shape), " memory (B, S, D):", tuple(memory.shape), " self_mask:", tuple(self_mask.shape),
+      " memory_mask:", tuple(memory_mask.shape))
+print("-> x (B, T, D):", tuple(yours.shape), " cross weights (B, H, T, S):", tuple(yours_weights.shape))
+print("cross weights of sequence 2 on its two padding keys:", float(to_numpy(yours_weights)[1, ..., 3:].sum()))
+difference = float(np.abs(to_numpy(yours) - to_numpy(course)).max())
+print(f"largest difference from the course's DecoderLayer: {difference:.1e}")
+assert difference < 1e-5
+
+# %% [markdown]
+# ### The causal mask at work
+#
+# During training the decoder sees the whole target at once (teacher forcing), so without the
+# causal mask position $t$ could simply read token $t+1$ — the answer it must predict. With the
+# mask, nothing a position computes depends on later tokens. Test it on the whole tiny model:
+# change the last target token and compare the logits position by position.
+
+# %%
+logits, _ = tiny_model(tiny_src, tiny_src_len, tiny_tgt)  # (B, T, V)
+later = to_numpy(tiny_tgt).copy()
+later[0, 3] = 9  # a different last token in sequence 1
+later_logits, _ = tiny_model(tiny_src, tiny_src_len, tensor(later))
+moved = np.abs(to_numpy(later_logits) - to_numpy(logits)).max(-1)[0]  # (T,) for sequence 1
+print("largest change of the logits at positions 1..4 of sequence 1:", np.round(moved, 6).tolist())
+assert np.all(moved[:3] < 1e-6) and moved[3] > 1e-3
+
+# %% [markdown]
+# ## 6. The whole model: embedding scale, weight tying, parameters
+#
+# Two details of the paper sit at the ends of the model.
+#
+# **Scaling the embeddings by √D.** Token vectors are stored small, drawn $N(0, 1/D)$, and
+# multiplied by $\sqrt{D}$ on the way in, so they enter with root-mean-square (RMS) about 1 —
+# the same scale as the positional encoding added to them, whose sines and cosines have RMS
+# $1/\sqrt 2 \approx 0.71$. Neither drowns the other. Section 7 shows what happens otherwise.
+#
+# **Tying.** The output layer scores every target token $v$ by a dot product of the decoder's
+# last vector with a $D$-vector per token, $\text{logits} = x E^\top + b$. The target embedding
+# matrix $E$ (V, D) already has one $D$-vector per token, so the model reuses it (Press and
+# Wolf 2017): $V \times D$ parameters fewer, and a token's input and output vectors learn
+# together. `tie_embeddings=False` gives the output layer its own matrix.
+#
+# The unit's model — D 128, 4 heads, 2 + 2 layers, F 256 — on the toy task's vocabularies:
+
+# %%
+task = experiments.toy_task(sizes.toy_train, sizes.eval_pairs, seed=session.seed, max_words=sizes.max_words)
+config = TransformerConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab))
+model = transformer.Transformer(config, seed=session.seed)
+untied = transformer.Transformer(TransformerConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab),
+                                                   tie_embeddings=False), seed=session.seed)
+tied_count, untied_count = transformer.count_parameters(model), transformer.count_parameters(untied)
+print(config)
+print(f"vocabularies: source {config.src_vocab}, target {config.tgt_vocab}")
+print(f"parameters: {tied_count:,} tied, {untied_count:,} untied (difference {untied_count - tied_count:,} "
+      f"= V x D = {config.tgt_vocab} x {config.width})")
+report.headline("Transformer parameters (tied)", tied_count)
+assert untied_count - tied_count == config.tgt_vocab * config.width
+
+# %% [markdown]
+# ## 7. Why the √D scale needs small embeddings
+#
+# The scale only works together with the $N(0, 1/D)$ draw. Suppose instead the embeddings were
+# drawn $N(0, 1)$ — the default of `nn.Embedding` and of many tutorials — and *still* multiplied
+# by $\sqrt{D}$.
+#
+# **Predict before you run:** at $D = 128$, what is the RMS of a token vector as it enters the
+# first layer? And of the positional encoding added to it?
+
+# %%
+def entering_rms(model, tokens):
+    """RMS of the scaled token vectors and of the sinusoidal positions they are added to."""
+    source = to_numpy(model.encoder.embedding(tokens))  # (B, S, D): token vectors, scaled by sqrt(D)
+    table = to_numpy(model.encoder.sinusoid)[: source.shape[1]] if hasattr(model.encoder, "sinusoid") else None
+    return float(np.sqrt((source ** 2).mean())), float(np.sqrt((table ** 2).mean()))
+
+
+sample = tensor(task.test.src[:64])  # (B, S)
+token_rms, position_rms = entering_rms(model, sample)
+drowned = transformer.Transformer(config, seed=session.seed)
+transformer.scale_embeddings(drowned, math.sqrt(config.width))  # N(0, 1/D) -> N(0, 1), then x sqrt(D) on the way in
+drowned_rms, _ = entering_rms(drowned, sample)
+print(f"as built (N(0, 1/D) x sqrt(D)): token RMS {token_rms:.2f}, positional encoding RMS {position_rms:.2f}")
+print(f"N(0, 1) x sqrt(D):              token RMS {drowned_rms:.2f}, positional encoding RMS {position_rms:.2f}")
+report.headline("token RMS / position RMS, N(0, 1) x sqrt(D) embeddings", drowned_rms / position_rms)
+assert 0.8 < token_rms < 1.2 and drowned_rms > 10 * position_rms
+
+# %% [markdown]
+# About 11 against 0.7: the position is a ripple on a wave sixteen times taller. Attention
+# still *could* dig it out, but every layer starts from vectors that are almost pure token
+# identity, and the model has to learn order through that noise. In calibration the same model
+# reached only 9 % exact match after 750 steps instead of about 92 %. Full mode trains it
+# (section 14); fast mode shows only the RMS above.
+#
+# ## 8. Label smoothing
+#
+# The loss of units 01–02 pushed the probability of the right token towards 1, which needs
+# logits growing without bound. **Label smoothing** (Szegedy et al. 2016) trains towards a
+# softened target instead: with $\varepsilon = 0.1$, the right token gets $1 - \varepsilon$ and
+# $\varepsilon / V$ is spread over **every** class of the vocabulary (the right one included,
+# as `torch`'s `label_smoothing=` and Keras's do):
+#
+# $$q_v = (1 - \varepsilon)\,[v = y] + \frac{\varepsilon}{V}, \qquad
+# \mathcal{L} = -\sum_v q_v \log p_v = (1 - \varepsilon)\,(-\log p_y) + \varepsilon\,
+# \frac{1}{V}\sum_v (-\log p_v)$$
+#
+# averaged over the real (non-padding) target tokens. The model becomes less sure of itself:
+# worse perplexity, better BLEU, said the paper.
+#
+# ### Exercise 2: label_smoothed_cross_entropy
+#
+# Write `label_smoothed_cross_entropy(logits, targets, pad_id, smoothing=0.1)`: logits
+# `(B, T, V)`, targets `(B, T)` integer ids; return the scalar mean of $\mathcal{L}$ over the
+# positions whose target is not `pad_id`. With `smoothing=0` it must equal unit 01's
+# `masked_cross_entropy`. Use a log-softmax, not `log(softmax(...))`.
+
+# %% framework="pytorch" exercise="label_smoothed_cross_entropy"
+def label_smoothed_cross_entropy(logits, targets, pad_id, smoothing=0.1):
+    """Mean over non-PAD targets of -sum_v q_v log p_v, q = (1 - eps) one-hot + eps / V."""
+    # BEGIN SOLUTION: mix the true token's -log p with the mean -log p over all V classes, average over real tokens
+    log_probs = torch.log_softmax(logits, dim=-1)  # (B, T, V)
+    true_token = -log_probs.gather(-1, targets[..., None])[..., 0]  # (B, T, 1) -> (B, T)
+    every_class = -log_probs.mean(dim=-1)  # (B, T): the eps / V share, summed over V classes
+    loss = (1 - smoothing) * true_token + smoothing * every_class  # (B, T)
+    real = (targets != pad_id).to(loss.dtype)  # (B, T)
+    return (loss * real).sum() / real.sum()
+    # END SOLUTION
+
+# %% framework="tensorflow" exercise="label_smoothed_cross_entropy"
+def label_smoothed_cross_entropy(logits, targets, pad_id, smoothing=0.1):
+    """Mean over non-PAD targets of -sum_v q_v log p_v, q = (1 - eps) one-hot + eps / V."""
+    # BEGIN SOLUTION: mix the true token's -log p with the mean -log p over all V classes, average over real tokens
+    log_probs = tf.nn.log_softmax(logits, axis=-1)  # (B, T, V)
+    true_token = -tf.gather(log_probs, targets, batch_dims=2)  # (B, T, V) at (B, T) ids -> (B, T)
+    every_class = -tf.reduce_mean(log_probs, axis=-1)  # (B, T): the eps / V share, summed over V classes
+    loss = (1 - smoothing) * true_token + smoothing * every_class  # (B, T)
+    real = tf.cast(targets != pad_id, loss.dtype)  # (B, T)
+    return tf.reduce_sum(loss * real) / tf.reduce_sum(real)
+    # END SOLUTION
+
+# %% check="label_smoothed_cross_entropy" points=2
+
+# %% [markdown]
+# On a tiny example — one sentence of 3 target positions (the last one padding), a vocabulary
+# of 4 — your loss with $\varepsilon = 0$ equals `masked_cross_entropy`, and grows with
+# $\varepsilon$ for a confident model:
+
+# %%
+smoothing_logits = tensor(np.array([[[4.0, 0.0, 0.0, 0.0], [0.0, 3.0, 1.0, 0.0], [9.0, 9.0, 9.0, 9.0]]]))  # (B, T, V)
+smoothing_targets = tensor(np.array([[0, 1, 3]]))  # (B, T); id 3 plays PAD here
+for eps in (0.0, 0.1, 0.3):
+    loss = float(to_numpy(label_smoothed_cross_entropy(smoothing_logits, smoothing_targets, 3, eps)))
+    print(f"smoothing {eps}: loss {loss:.4f}")
+plain = float(to_numpy(ops.masked_cross_entropy(smoothing_logits, smoothing_targets, 3)))
+print(f"masked_cross_entropy: {plain:.4f}")
+assert abs(float(to_numpy(label_smoothed_cross_entropy(smoothing_logits, smoothing_targets, 3, 0.0))) - plain) < 1e-5
+
+# %% [markdown]
+# ## 9. The learning-rate schedule
+#
+# Adam with $\beta_2 = 0.98$ and $\epsilon = 10^{-9}$ (the paper's values), and a learning rate
+# that rises linearly for `warmup` steps and then decays as $1/\sqrt{\text{step}}$:
+#
+# $$\text{lr}(s) = \text{peak} \cdot \min\!\left(\frac{s}{\text{warmup}},\
+# \sqrt{\frac{\text{warmup}}{s}}\right), \qquad s = 1, 2, \ldots$$
+#
+# The paper writes it as $D^{-1/2} \min(s^{-1/2},\ s \cdot \text{warmup}^{-3/2})$ — the same
+# curve, with peak $D^{-1/2}\,\text{warmup}^{-1/2}$ reached at $s = \text{warmup}$ (0.0007 for
+# their $D = 512$, warm-up 4000). Early steps are small because Adam's second-moment estimates
+# are still poor and (in post-LN) the gradients near the output are large; the decay lets the
+# model settle.
+#
+# ### Exercise 3: transformer_learning_rate
+#
+# Write `transformer_learning_rate(step, peak, warmup)` for plain Python numbers (step ≥ 1).
+
+# %% exercise="transformer_learning_rate"
+def transformer_learning_rate(step, peak, warmup):
+    """peak * min(step / warmup, sqrt(warmup / step)): linear warm-up, then inverse-square-root decay."""
+    # BEGIN SOLUTION: the smaller of the rising line and the falling inverse square root
+    return peak * min(step / warmup, math.sqrt(warmup / step))
+    # END SOLUTION
+
+# %% check="transformer_learning_rate" points=1
+
+# %%
+steps_axis = np.arange(1, sizes.steps + 1)
+curve = [transformer_learning_rate(int(s), sizes.peak_learning_rate, sizes.warmup) for s in steps_axis]
+paper = [512 ** -0.5 * min(s ** -0.5, s * 4000 ** -1.5) for s in (1000, 4000, 16000)]  # D^-1/2 min(s^-1/2, s w^-3/2)
+print(f"this unit: peak {sizes.peak_learning_rate} at step {sizes.warmup}; "
+      f"lr at steps 1, {sizes.warmup}, {4 * sizes.warmup}: "
+      + ", ".join(f"{transformer_learning_rate(s, sizes.peak_learning_rate, sizes.warmup):.2e}"
+                  for s in (1, sizes.warmup, 4 * sizes.warmup)))
+print("the paper's form, D 512, warm-up 4000, at steps 1000, 4000, 16000:", [f"{v:.2e}" for v in paper],
+      f"= peak {vaswani_peak(512, 4000):.2e} x min(s / 4000, sqrt(4000 / s))")
+assert all(abs(v - transformer_learning_rate(s, vaswani_peak(512, 4000), 4000)) < 1e-12
+           for v, s in zip(paper, (1000, 4000, 16000)))
+plot.line_chart(steps_axis, {"learning rate": curve}, xlabel="step", ylabel="learning rate",
+                title=f"Warm-up for {sizes.warmup} steps, then 1/√step")
+
+# %% [markdown]
+# ## 10. Training
+#
+# Everything together: the toy translation task of unit 01, the model of section 6, label
+# smoothing 0.1, Adam(0.9, 0.98, 10⁻⁹) on the schedule above, gradient clipping at norm 1,
+# dropout 0.1 on the embeddings and every residual branch, batches of 64 pairs. `train_seq2seq`
+# is unit 01's loop; the model takes the same `(src, src_len, tgt_in)` and returns the same
+# `(logits, weights)` as the recurrent models, so nothing else changes.
+#
+# **Predict first:** unit 02's attention RNN needed about 1200 steps to get most long
+# sentences right. Will the Transformer need more steps or fewer? More seconds or fewer?
+
+# %%
+def smoothed_loss(logits, targets, pad_id):
+    """The training loss: label-smoothed cross-entropy with the unit's epsilon."""
+    return label_smoothed_cross_entropy(logits, targets, pad_id, sizes.label_smoothing)
+
+
+start = time.perf_counter()
+history = train_seq2seq(model, task.train, sizes.steps, sizes.batch_size, sizes.peak_learning_rate, seed=session.seed,
+                        loss_fn=smoothed_loss, label="Transformer",
+                        schedule=lambda step: transformer_learning_rate(step, sizes.peak_learning_rate, sizes.warmup),
+                        betas=(0.9, 0.98), eps=1e-9)
+training_seconds = time.perf_counter() - start
+plot.training_curves({"Transformer": history}, smooth=20, title="Training loss (label-smoothed)")
+
+# %% [markdown]
+# With smoothing the loss cannot reach 0: even a perfect model pays
+# $-(1 - \varepsilon + \varepsilon/V) \log(1 - \varepsilon + \varepsilon/V) - \ldots$, about
+# 0.6 nats for $\varepsilon = 0.1$ here. Greedy translations of the held-out sentences:
+
+# %%
+predictions, cross = translate_dataset(model, task.test, task.max_target_len)
+scores = experiments.score(task, predictions)
+for source, reference, output in experiments.examples(task, predictions, count=3):
+    print(f"source:     {source}\nreference:  {reference}\nTransformer: {output}\n")
+print(f"token accuracy {scores['token_accuracy']:.3f}, exact match {scores['exact_match']:.3f}, "
+      f"BLEU {scores['bleu']:.1f} after {sizes.steps} steps ({training_seconds:.0f} s)")
+report.headline("toy token accuracy (Transformer)", scores["token_accuracy"])
+report.headline("toy exact match (Transformer)", scores["exact_match"])
+report.headline("toy BLEU (Transformer)", scores["bleu"])
+assert scores["token_accuracy"] >= 0.80, f"under-trained: token accuracy {scores['token_accuracy']:.3f}"
+assert scores["exact_match"] >= 0.30, f"under-trained: exact match {scores['exact_match']:.3f}"
+
+# %% [markdown]
+# ## 11. Greedy decoding with a key/value cache
+#
+# At inference the decoder writes one token per step. Naively, step $t$ runs the decoder on the
+# whole prefix $y_1 \ldots y_t$ again, although the first $t - 1$ positions give exactly the same
+# vectors as last step (the causal mask guarantees it). A **key/value cache** keeps, per layer,
+# the self-attention keys and values of the positions already written, and the cross-attention
+# keys and values of the memory, computed once. Step $t$ then processes **one** position: its
+# query attends to $t$ cached keys, $O(t)$ work instead of $O(t^2)$ for the recomputed prefix
+# (per layer, times $D$).
+#
+# `model.start_cache(memory, src_mask)` builds the cache, `model.decode_step(tokens, cache)`
+# feeds one token per sentence and returns the next logits and the cache grown by one:
+
+# %%
+batch = task.test.subset(np.arange(2))
+memory, src_mask = model.encode(tensor(batch.src), tensor(batch.src_len))
+cache = model.start_cache(memory, src_mask)
+tokens = tensor(np.full(2, Vocab.BOS))
+for step in range(3):
+    step_logits, cache = model.decode_step(tokens, cache)  # (B, V)
+    tokens = tensor(to_numpy(step_logits).argmax(-1))
+    print(f"step {step + 1}: logits (B, V) {tuple(step_logits.shape)}, cache length {cache.length}, "
+          f"self keys of layer 1 (B, H, t, Dh) {tuple(cache.keys[0].shape)}, "
+          f"cross keys (B, H, S, Dh) {tuple(cache.cross[0][0].shape)}")
+
+# %% [markdown]
+# The cache changes the cost, never the result: both ways give the same tokens. Timed on the
+# longest held-out sentences (one CPU thread, a shared machine: expect noise):
+
+# %%
+longest = np.argsort(-task.test.src_len)[: sizes.timing_sentences]
+timing = task.test.subset(longest)
+src, src_len = tensor(timing.src), tensor(timing.src_len)
+decode_seconds, decoded = {}, {}
+for cached in (True, False):
+    model.translate(src[:2], src_len[:2], 3, cache=cached)  # warm-up (TensorFlow builds its functions)
+    start = time.perf_counter()
+    decoded[cached], _ = model.translate(src, src_len, task.max_target_len, cache=cached)
+    decode_seconds[cached] = time.perf_counter() - start
+same = np.array_equal(to_numpy(decoded[True]), to_numpy(decoded[False]))
+speedup = decode_seconds[False] / decode_seconds[True]
+print(f"{len(timing)} sentences of {int(timing.src_len.min())}-{int(timing.src_len.max())} words, "
+      f"{to_numpy(decoded[True]).shape[1]} decoding steps: with the cache {decode_seconds[True]:.2f} s, "
+      f"without {decode_seconds[False]:.2f} s ({speedup:.1f}x); same tokens: {same}")
+report.headline("greedy decoding, uncached / cached time", speedup)
+assert same, "cached and uncached greedy decoding must give the same tokens"
+
+# %% [markdown]
+# The benchmark script `benchmarks/decoding_cost.py` measures the same at target length 40 in
+# both frameworks (batch 64 and batch 1).
+#
+# ## 12. Beam search
+#
+# Greedy decoding takes the most probable token at every step, but the most probable *first*
+# token need not start the most probable *sentence*. **Beam search** keeps the $K$ best partial
+# translations (beams) at each step: every beam is extended by every token, the $K \cdot V$
+# candidates are scored by their total log-probability, and the best $K$ survive. A beam that
+# has produced `<eos>` is finished: it keeps its score and is extended only by padding. At the
+# end, hypotheses of different lengths are compared by score divided by a length penalty
+# $\left(\frac{5 + |y|}{6}\right)^\alpha$, $\alpha = 0.6$ (Wu et al. 2016), since every extra
+# token adds a negative log-probability.
+#
+# ### Exercise 4: beam_search_step
+#
+# Write `beam_search_step(log_probs, scores, finished, eos_id, pad_id)`: `log_probs (B, K, V)`
+# are each beam's next-token log-probabilities, `scores (B, K)` the beams' totals so far,
+# `finished (B, K)` bool. Candidates are `scores[..., None] + log_probs`, except that a
+# finished beam has exactly one candidate: token `pad_id` with its score unchanged. Return the
+# $K$ best candidates over all $K \cdot V$ of each sentence, best first: `new_scores (B, K)`,
+# `parents (B, K)` (which beam each came from) and `tokens (B, K)`. (`eos_id` is given for
+# completeness; the step itself does not need it.)
+
+# %% framework="pytorch" exercise="beam_search_step"
+def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
+    """The K best extensions over all K * V candidates per sentence -> new_scores, parents, tokens (B, K)."""
+    # BEGIN SOLUTION: score every (beam, token), give finished beams only the PAD candidate, take the top K of K * V
+    batch, beams, vocab = log_probs.shape
+    candidates = scores[..., None] + log_probs  # (B, K, 1) + (B, K, V) -> (B, K, V)
+    only_pad = torch.full_like(candidates, float("-inf"))
+    only_pad[..., pad_id] = scores  # a finished beam: one candidate, PAD, score unchanged
+    candidates = torch.where(finished[..., None], only_pad, candidates)
+    new_scores, best = candidates.reshape(batch, beams * vocab).topk(beams, dim=-1)  # (B, K * V) -> (B, K)
+    return new_scores, best // vocab, best % vocab
+    # END SOLUTION
+
+# %% framework="tensorflow" exercise="beam_search_step"
+def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
+    """The K best extensions over all K * V candidates per sentence -> new_scores, parents, tokens (B, K)."""
+    # BEGIN SOLUTION: score every (beam, token), give finished beams only the PAD candidate, take the top K of K * V
+    batch, beams, vocab = log_probs.shape
+    candidates = scores[..., None] + log_probs  # (B, K, 1) + (B, K, V) -> (B, K, V)
+    pad_only = tf.one_hot(pad_id, vocab, on_value=0.0, off_value=float("-inf"), dtype=candidates.dtype)  # (V,)
+    only_pad = scores[..., None] + pad_only  # a finished beam: one candidate, PAD, score unchanged (B, K, V)
+    candidates = tf.where(finished[..., None], only_pad, candidates)
+    new_scores, best = tf.math.top_k(tf.reshape(candidates, [-1, beams * vocab]), k=beams)  # (B, K * V) -> (B, K)
+    return new_scores, best // vocab, best % vocab
+    # END SOLUTION
+
+# %% check="beam_search_step" points=3
+
+# %% [markdown]
+# **A case where greedy loses.** A made-up next-token table (the lesson's): after `<bos>` the
+# token "A" is likelier than "B", but every continuation of "A" is unsure while "B" is almost
+# surely followed by `<eos>`. Greedy takes "A" and ends with a less probable sentence; beam
+# search with $K = 2$ keeps "B" alive and finds the better one.
+
+# %%
+# TODO(u5-decode): the constructed case (seq2bert.decoding_example)
+
+# %% [markdown]
+# On the toy task, greedy against beam search ($K = 4$, $\alpha = 0.6$) on the held-out
+# sentences:
+
+# %%
+beam_data = task.test.subset(np.arange(sizes.beam_pairs))
+beam_tokens = decoding.beam_search(model, tensor(beam_data.src), tensor(beam_data.src_len), beam_size=4,
+                                   max_len=task.max_target_len)
+# TODO: BLEU greedy vs beam on the same pairs
+
+# %% [markdown]
+# ## 13. Against the recurrent models, per length bucket and per second
+#
+# **Predict first:** which bucket of source lengths will separate the three models most? And
+# at equal training *time*, not steps, which model will be ahead?
+#
+# (Full mode trains unit 01's RNN and unit 02's attention RNN on the same data and scores them
+# on the same held-out pairs; fast mode shows the Transformer alone.)
+
+# %%
+# TODO(u5-exp): comparison with RNNs; quality vs seconds
+
+# %% [markdown]
+# ## 14. What the attention learned
+#
+# Cross-attention weights of every head of the last decoder layer, on a held-out sentence
+# whose adjective comes after its noun in French (the swap of unit 01): rows are the output
+# tokens, columns the source words.
+
+# %%
+# TODO: heat-maps
+
+# %% [markdown]
+# ## 15. Ablations
+#
+# TODO(u5-exp)
+
+# %% [markdown]
+# ## 16. What you have seen
+#
+# - An encoder layer is self-attention and a feed-forward network, each inside a residual
+#   connection with a layer norm; a decoder layer adds cross-attention to the memory and masks
+#   its self-attention causally.
+# - Post-LN normalises the stream after every sub-layer (the paper); pre-LN normalises what
+#   each sub-layer reads, and trains without warm-up.
+# - Embeddings drawn $N(0, 1/D)$ and scaled by $\sqrt{D}$ enter at the positional encoding's
+#   scale; tying shares the target embedding with the output layer.
+# - Label smoothing, Adam(0.9, 0.98, 10⁻⁹) and warm-up + 1/√step train it in minutes on a CPU.
+# - A key/value cache makes each decoding step process one position, with the same result;
+#   beam search keeps K hypotheses and can find better sentences than greedy.
+# - Next (unit 06): the encoder alone, pretrained on unlabelled text — BERT.
+#
+# ## Quiz
+#
+# Check your understanding: each question gives feedback when you press Check, and Save keeps
+# your answers in `quiz_responses/` for your instructor.
+
+# %%
+from seq2bert.quiz import show_quiz
+
+show_quiz("05")
