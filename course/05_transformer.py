@@ -615,7 +615,43 @@ beam_tokens = decoding.beam_search(model, tensor(beam_data.src), tensor(beam_dat
 # tokens, columns the source words.
 
 # %%
-# TODO: heat-maps
+def attention_maps(model, task, index, output_ids):
+    """Per-layer cross-attention (H, L, S) and encoder self-attention (H, S, S) of one held-out pair, as NumPy."""
+    pair = task.test.subset([index])
+    length = int(pair.src_len[0])
+    src = tensor(pair.src[:, :length])  # (1, S)
+    memory, src_mask = model.encode(src, tensor(pair.src_len))  # (1, S, D), (1, S)
+    tgt_in = tensor(np.array([[Vocab.BOS, *output_ids[:-1]]]))  # (1, L): what the decoder read while writing
+    _, cross_maps = model.decode(tgt_in, memory, src_mask, return_weights=True)  # per layer (1, H, L, S)
+    _, self_maps = model.encoder(src, src_mask, return_weights=True)  # per layer (1, H, S, S)
+    return [to_numpy(w)[0] for w in cross_maps], [to_numpy(w)[0] for w in self_maps]
+
+
+index = experiments.reordered_example(task, predictions)
+source_words = task.src_tokenize(task.test_pairs[index][0])
+output_words = [task.tgt_vocab.tokens[i] for i in predictions[index]]
+cross_maps, self_maps = attention_maps(model, task, index, predictions[index])
+print("source:", " ".join(source_words))
+print("output:", " ".join(output_words))
+plot.attention_grid([dict(weights=cross_maps[-1][h], source=source_words, target=output_words, title=f"head {h + 1}")
+                     for h in range(config.heads)], ncols=2,
+                    title=f"Cross-attention of decoder layer {len(cross_maps)}, per head")
+
+# %% [markdown]
+# Unit 02's single attention had to do everything with one set of weights. Here each head can
+# take a share: look for a head whose strongest weights run along the words being translated
+# — with a step back at the swapped adjective and noun — and heads that spread over the noun
+# phrase or look at a fixed neighbour. Heads of the *first* decoder layer often look less
+# tidy: the last layer's vectors have already gathered what the first one read.
+#
+# The encoder's self-attention, first and last layer, on the same source (rows: each word as a
+# query, columns: the words it reads):
+
+# %%
+plot.attention_grid([dict(weights=self_maps[layer][h], source=source_words, target=source_words,
+                          title=f"encoder layer {layer + 1}, head {h + 1}")
+                     for layer in (0, len(self_maps) - 1) for h in range(config.heads)], ncols=4,
+                    title="Encoder self-attention")
 
 # %% [markdown]
 # ## 15. Ablations
