@@ -368,3 +368,134 @@ def accuracy_by_position(accuracy: Mapping[str, Sequence[float]], trained_length
     if title is not None:
         ax.set_title(title)
     return fig
+
+
+# --- Unit 05: the Transformer ---
+
+
+def learning_rate_schedule(rates: Mapping[str, Sequence[float]], warmup: int | None = None,
+                           title: str | None = None):
+    """Learning rate at steps 1, 2, ..., one line per schedule; a dashed line at the end of the warm-up."""
+    if not rates:
+        raise ValueError("learning_rate_schedule needs at least one schedule")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    for name, values in rates.items():
+        ys = _as_array(values, f"schedule {name!r}")
+        if ys.ndim != 1 or len(ys) == 0:
+            raise ValueError(f"schedule {name!r} must be one learning rate per step, got shape {ys.shape}")
+        ax.plot(np.arange(1, len(ys) + 1), ys, label=name)
+    if warmup is not None:
+        ax.axvline(warmup, color="0.5", linestyle="--", linewidth=1.0, label=f"end of warm-up (step {warmup})")
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_ylim(bottom=0.0)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def loss_curves_side_by_side(panels: Mapping[str, Mapping[str, Sequence[float]]], smooth: int = 1,
+                             ylabel: str = "loss", title: str | None = None):
+    """One panel per group of training curves (e.g. "with warm-up", "without"), on a shared y axis."""
+    if not panels or not all(panels.values()):
+        raise ValueError("loss_curves_side_by_side needs at least one panel, each with at least one curve")
+    if smooth < 1:
+        raise ValueError(f"smooth must be at least 1, got {smooth}")
+    fig, axes = _subplots(1, len(panels), figsize=(4.6 * len(panels) + 0.6, 3.8))
+    for ax, (panel, histories) in zip(axes[0], panels.items()):
+        for name, history in histories.items():
+            values = _as_array(history, f"history {name!r}")
+            if values.ndim != 1 or len(values) == 0:
+                raise ValueError(f"history {name!r} in panel {panel!r} must be a non-empty list of numbers")
+            (line,) = ax.plot(np.arange(1, len(values) + 1), values, alpha=0.25 if smooth > 1 else 1.0,
+                              linewidth=1.0 if smooth > 1 else 2.0, label=None if smooth > 1 else name)
+            if smooth > 1:
+                ax.plot(np.arange(1, len(values) + 1), moving_average(values, smooth), color=line.get_color(),
+                        label=name)
+        ax.set_title(panel)
+        ax.set_xlabel("step")
+        ax.legend()
+    shared = [ax for ax in axes[0]]
+    low = min(ax.get_ylim()[0] for ax in shared)
+    high = max(ax.get_ylim()[1] for ax in shared)
+    for ax in shared:
+        ax.set_ylim(low, high)
+    axes[0, 0].set_ylabel(ylabel if smooth == 1 else f"{ylabel} (mean of last {smooth} steps)")
+    if title is not None:
+        fig.suptitle(title)
+    return fig
+
+
+def quality_vs_seconds(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                       ylabel: str = "exact match", title: str | None = None):
+    """Quality against training seconds, one line per model: `curves` maps name -> (seconds, values)."""
+    if not curves:
+        raise ValueError("quality_vs_seconds needs at least one model")
+    fig, axes = _subplots()
+    ax = axes[0, 0]
+    top = 1.0
+    for name, pair in curves.items():
+        if len(pair) != 2:
+            raise ValueError(f"curve {name!r} must be (seconds, values), got {len(pair)} sequences")
+        seconds, values = _as_array(pair[0], f"seconds of {name!r}"), _as_array(pair[1], f"values of {name!r}")
+        if seconds.ndim != 1 or seconds.shape != values.shape or len(seconds) == 0:
+            raise ValueError(f"curve {name!r} has {seconds.shape} seconds and {values.shape} values; "
+                             f"expected the same non-zero number of each")
+        if np.any(np.diff(seconds) < 0):
+            raise ValueError(f"the seconds of {name!r} must not decrease (training time so far at each checkpoint)")
+        if np.nanmax(values) > 1.0:
+            top = 100.0  # BLEU
+        ax.plot(seconds, values, marker="o", markersize=4, label=name, clip_on=False)
+    ax.set_xlabel("training seconds")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(left=0.0)
+    ax.set_ylim(0.0, top)
+    ax.legend()
+    if title is not None:
+        ax.set_title(title)
+    return fig
+
+
+def head_heatmaps(weights: Any, source_tokens: Sequence[str], target_tokens: Sequence[str], ncols: int = 2,
+                  title: str | None = None):
+    """One attention heatmap per head: weights (H, T, S), source tokens along x, target tokens along y."""
+    weights = _as_array(weights, "weights")
+    if weights.ndim != 3:
+        raise ValueError(f"weights must be (H, T, S) for one sentence, got shape {weights.shape}; "
+                         f"pick a sentence first, e.g. weights[0]")
+    examples = [dict(weights=head, source=source_tokens, target=target_tokens, title=f"head {h + 1}")
+                for h, head in enumerate(weights)]
+    return attention_grid(examples, ncols=ncols, title=title)
+
+
+def self_attention_maps(weights: Sequence[Any], tokens: Sequence[str], title: str | None = None):
+    """Encoder self-attention of one sentence: one row per layer, one column per head; `weights` is a list
+    per layer of (H, S, S) arrays (or one (layers, H, S, S) array), queries down, keys across."""
+    layers = [_as_array(layer, f"weights of layer {index + 1}") for index, layer in enumerate(weights)]
+    tokens = [str(token) for token in tokens]
+    if not layers:
+        raise ValueError("self_attention_maps needs the weights of at least one layer")
+    for index, layer in enumerate(layers):
+        if layer.ndim != 3 or layer.shape[1:] != (len(tokens), len(tokens)) or layer.shape[0] != layers[0].shape[0]:
+            raise ValueError(f"layer {index + 1} has weights of shape {layer.shape}; expected (H, S, S) = "
+                             f"({layers[0].shape[0]}, {len(tokens)}, {len(tokens)}) for {len(tokens)} tokens")
+    heads = layers[0].shape[0]
+    side = float(np.clip(0.16 * len(tokens) + 1.6, 2.4, 5.0))
+    fig, axes = _subplots(len(layers), heads, figsize=(side * heads + 0.8, side * len(layers)))
+    size = _label_size(len(tokens) * 2)
+    for row, layer in enumerate(layers):
+        for head in range(heads):
+            ax = axes[row, head]
+            image = ax.imshow(layer[head], cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.grid(False)
+            ax.set_xticks(range(len(tokens)))
+            ax.set_xticklabels(tokens if row == len(layers) - 1 else [], rotation=90, fontsize=size)
+            ax.set_yticks(range(len(tokens)))
+            ax.set_yticklabels(tokens if head == 0 else [], fontsize=size)
+            ax.set_title(f"layer {row + 1}, head {head + 1}", fontsize=_LARGEST_LABEL)
+    fig.colorbar(image, ax=axes.ravel().tolist(), label="attention weight", shrink=0.8)
+    if title is not None:
+        fig.suptitle(title)
+    return fig

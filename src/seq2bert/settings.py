@@ -82,6 +82,46 @@ class MultiHeadSizes:
     warmup: int = 100  # steps of linear learning-rate warm-up
 
 
+@dataclass(frozen=True)
+class TransformerSizes:
+    """Unit 05's sizes: the toy task, the Transformer and its training recipe, the experiments around it.
+
+    seq2bert.experiments.transformer reads these fields. The model fields default to issue 8's
+    calibration (D 128, 4 heads, 2 + 2 pre-LN layers, FFN 256, Adam(0.9, 0.98, 1e-9), peak lr
+    2e-3 after 200 warm-up steps, inverse-square-root decay, clipping 1.0, dropout 0.1, batch 64,
+    label smoothing 0.1).
+    """
+
+    toy_train: int  # training pairs for the toy translation task
+    eval_pairs: int  # held-out pairs for every reported metric (the same pairs for every model)
+    max_words: int  # longest toy source sentence (fast mode trains and tests on shorter ones: cheaper steps)
+    steps: int  # optimiser steps of the main Transformer
+    rnn_steps: int  # optimiser steps of unit 02's attention RNN in the quality-against-seconds race (0: skip)
+    plain_steps: int  # optimiser steps of unit 01's RNN on the same pairs (0: skip)
+    checkpoint_every: int  # steps between two quality checkpoints of the race
+    checkpoint_pairs: int  # held-out pairs decoded at each checkpoint (the first ones of the test set)
+    beam_pairs: int  # held-out pairs decoded by beam search as well as greedily (0: skip beam search)
+    ablation_steps: int  # optimiser steps of each ablation model: no positions, 1 head, post-LN (0: skip)
+    warmup_steps: int  # optimiser steps of each model in the warm-up experiment (0: skip)
+    why_steps: int  # optimiser steps of the model with N(0, 1) x sqrt(D) embeddings (0: skip)
+    width: int = 128  # model width (D)
+    heads: int = 4  # attention heads (H)
+    layers: int = 2  # encoder layers, and as many decoder layers
+    ffn: int = 256  # hidden width of the position-wise feed-forward network (F)
+    dropout: float = 0.1  # dropout on embeddings and every residual branch
+    batch_size: int = 64  # pairs per optimiser step
+    peak_learning_rate: float = 2e-3  # learning rate at the end of the warm-up
+    warmup: int = 200  # steps of linear warm-up before the inverse-square-root decay
+    no_warmup_learning_rate: float = 2e-3  # peak of the warm-up experiment's schedule without warm-up
+    betas: tuple[float, float] = (0.9, 0.98)  # Adam's moment decay rates (Vaswani et al. 2017)
+    eps: float = 1e-9  # Adam's epsilon (Vaswani et al. 2017)
+    clip: float = 1.0  # largest gradient norm
+    label_smoothing: float = 0.1  # probability mass spread over the vocabulary in the loss
+    beam_size: int = 4  # hypotheses kept by beam search (K)
+    length_penalty: float = 0.6  # beam search's alpha (Wu et al. 2016)
+    rnn_learning_rate: float = 4e-3  # Adam step size of the RNN baselines (unit 02's full mode)
+
+
 def _is_frozen_dataclass(value: Any) -> bool:
     return is_dataclass(value) and not isinstance(value, type) and value.__dataclass_params__.frozen
 

@@ -168,6 +168,11 @@ def _learner_parts(exercise: Exercise, fw: Framework, output: Any, index: int) -
     parts = []
     for position, (item, declared) in enumerate(zip(items, exercise.outputs), 1):
         lead = prefix.format(position=_ordinal(position), count=count)
+        if declared.kind == "number":  # a plain Python number, e.g. a learning rate
+            if not _is_real_number(item):
+                return (), _Outcome("wrong_type", index, lead + _number_hint(fw, item))
+            parts.append(np.asarray(float(item)))
+            continue
         if not fw.is_tensor(item):
             return (), _Outcome("wrong_type", index, lead + fw.wrong_type_hint(item))
         try:
@@ -180,6 +185,24 @@ def _learner_parts(exercise: Exercise, fw: Framework, output: Any, index: int) -
             return (), _Outcome("wrong_dtype", index, dtype_hint)
         parts.append(array)
     return tuple(parts), None
+
+
+def _is_real_number(value: Any) -> bool:
+    """A Python or NumPy int or float (a 0-d array too), but not a bool or a tensor."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
+
+
+def _number_hint(fw: Framework, value: Any) -> str:
+    if value is None:
+        return "your function returned None: did you forget the `return` statement?"
+    if fw.is_tensor(value):
+        return (f"your function returned a {fw.tensor_type}, expected a plain Python float: compute it with "
+                "Python arithmetic (min, math.sqrt or ** 0.5), no tensors needed")
+    return f"your function returned a {type(value).__name__}, expected a plain Python float"
 
 
 def _run_case(exercise: Exercise, fw: Framework, function: Callable, case: Case, index: int,

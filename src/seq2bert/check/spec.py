@@ -128,7 +128,7 @@ class Output:
     """One result of an exercise: how hints name it and the dtype family it must have."""
 
     phrase: str  # the result with its verb, used in hints ("the weights have")
-    kind: str  # "bool", "int" or "float" (float32)
+    kind: str  # "bool", "int", "float" (float32) or "number" (a plain Python float, not a tensor)
 
 
 Result = Union[np.ndarray, tuple]  # one array, or one array per Output

@@ -285,16 +285,54 @@ class MultiHeadAttention(keras.layers.Layer):
     def call(self, query, key, value, mask=None):
         """query (B, T, D), key and value (B, S, D), mask bool broadcastable to (B, H, T, S)
         (combine_masks makes one) -> output (B, T, D), weights (B, H, T, S)."""
-        for name, x in (("query", query), ("key", key), ("value", value)):
-            if x.shape.rank != 3 or x.shape[-1] != self.width:
-                raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
-        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
+        query, key, value = self._check_inputs(("query", query), ("key", key), ("value", value))
+        return self.attend(query, *self.project_keys_values(key, value), mask)
+
+    def project_keys_values(self, key, value):
+        """key, value (B, S, D) -> k, v (B, H, S, Dh), each head's slice (k rotated at 0..S-1 if rotary).
+
+        Split from attend so a decoder can project the encoder's memory once and reuse it every step.
+        """
+        key, value = self._check_inputs(("key", key), ("value", value))
+        if _differ(key.shape[1], value.shape[1]):
+            raise ValueError(f"keys have length {key.shape[1]} but values {value.shape[1]}")
+        if _differ(key.shape[0], value.shape[0]):
+            raise ValueError(f"key has batch size {key.shape[0]} but value {value.shape[0]}")
         k = split_heads(self.w_k(key), self.heads)  # (B, S, D) -> (B, H, S, Dh)
         v = split_heads(self.w_v(value), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        return (apply_rope(k) if self.rotary else k), v
+
+    def attend(self, query, k, v, mask=None, query_offset: int = 0):
+        """query (B, T, D) against projected k, v (B, H, S, Dh) -> output (B, T, D), weights (B, H, T, S).
+
+        query_offset: position of the first query (a cached decoder step at t has offset t); only
+        rotary attention reads it.
+        """
+        (query,) = self._check_inputs(("query", query))
+        head_width = self.width // self.heads
+        for name, x in (("k", k), ("v", v)):
+            if not hasattr(x, "shape") or x.shape.rank != 4 or x.shape[1] != self.heads or x.shape[3] != head_width:
+                got = _shape(x) if hasattr(x, "shape") else type(x).__name__
+                raise ValueError(f"{name} must have shape (B, {self.heads}, S, {head_width}) "
+                                 f"(from project_keys_values), got {got}")
+        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
         if self.rotary:
-            q, k = apply_rope(q), apply_rope(k)
+            q = apply_rope(q, tf.range(query_offset, query_offset + tf.shape(q)[2]))
         context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
         return self.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)
+
+    def _check_inputs(self, *named) -> list:
+        """The inputs as tensors, each (B, length, D), or a one-line error naming the one that is not."""
+        tensors = []
+        for name, x in named:
+            try:
+                x = tf.convert_to_tensor(x)
+            except (TypeError, ValueError):
+                raise TypeError(f"{name} must be a tensor, got {type(x).__name__}") from None
+            if x.shape.rank != 3 or x.shape[-1] != self.width:
+                raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
+            tensors.append(x)
+        return tensors
 
     def compute_mask(self, inputs, previous_mask=None):
         """None: `mask` here says which keys a query may attend to, not which outputs are padding,

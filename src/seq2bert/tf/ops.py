@@ -94,3 +94,26 @@ def attention_step(embedded: tf.Tensor, state: tf.Tensor, attend: Callable, cell
     new_state = cell(tf.concat([embedded, context], axis=-1), state)  # (B, E + Dm), (B, D) -> (B, D)
     logits = output_layer(tf.concat([new_state, context], axis=-1))  # (B, D + Dm) -> (B, V)
     return logits, new_state, weights
+
+
+def _check_smoothing_inputs(logits_shape: tuple, targets_shape: tuple, smoothing: float) -> None:
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    if len(logits_shape) != 3 or tuple(targets_shape) != tuple(logits_shape[:2]):
+        raise ValueError(f"targets have shape {tuple(targets_shape)} but logits {tuple(logits_shape)}: "
+                         f"expected logits (B, T, V) and targets (B, T)")
+
+
+def label_smoothed_cross_entropy(logits: tf.Tensor, targets: tf.Tensor, pad_id: int,
+                                 smoothing: float = 0.1) -> tf.Tensor:
+    """Cross-entropy against (1 - eps) one-hot + eps / V on every class, mean over non-padding targets.
+
+    logits (B, T, V), targets (B, T). Per token: (1 - eps) * (-log p_y) + eps * mean_v(-log p_v).
+    """
+    _check_smoothing_inputs(tuple(logits.shape), tuple(targets.shape), smoothing)
+    log_probs = tf.nn.log_softmax(logits, axis=-1)  # (B, T, V)
+    nll = -tf.gather(log_probs, targets, batch_dims=2)  # (B, T, V) at (B, T) -> (B, T)
+    uniform = -tf.reduce_mean(log_probs, axis=-1)  # (B, T, V) -> (B, T)
+    per_token = (1.0 - smoothing) * nll + smoothing * uniform  # (B, T)
+    keep = tf.cast(tf.not_equal(targets, pad_id), per_token.dtype)  # (B, T)
+    return tf.reduce_sum(per_token * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)

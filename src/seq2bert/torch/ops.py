@@ -93,3 +93,26 @@ def attention_step(embedded: torch.Tensor, state: torch.Tensor, attend: Callable
     new_state = cell(torch.cat([embedded, context], dim=-1), state)  # (B, E + Dm), (B, D) -> (B, D)
     logits = output_layer(torch.cat([new_state, context], dim=-1))  # (B, D + Dm) -> (B, V)
     return logits, new_state, weights
+
+
+def _check_smoothing_inputs(logits_shape: tuple, targets_shape: tuple, smoothing: float) -> None:
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
+    if len(logits_shape) != 3 or tuple(targets_shape) != tuple(logits_shape[:2]):
+        raise ValueError(f"targets have shape {tuple(targets_shape)} but logits {tuple(logits_shape)}: "
+                         f"expected logits (B, T, V) and targets (B, T)")
+
+
+def label_smoothed_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_id: int,
+                                 smoothing: float = 0.1) -> torch.Tensor:
+    """Cross-entropy against (1 - eps) one-hot + eps / V on every class, mean over non-padding targets.
+
+    logits (B, T, V), targets (B, T). Per token: (1 - eps) * (-log p_y) + eps * mean_v(-log p_v).
+    """
+    _check_smoothing_inputs(tuple(logits.shape), tuple(targets.shape), smoothing)
+    log_probs = torch.log_softmax(logits, dim=-1)  # (B, T, V)
+    nll = -log_probs.gather(-1, targets[..., None]).squeeze(-1)  # (B, T, 1) -> (B, T)
+    uniform = -log_probs.mean(dim=-1)  # (B, T, V) -> (B, T)
+    per_token = (1.0 - smoothing) * nll + smoothing * uniform  # (B, T)
+    keep = (targets != pad_id).to(per_token.dtype)  # (B, T)
+    return (per_token * keep).sum() / keep.sum().clamp(min=1.0)

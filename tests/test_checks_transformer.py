@@ -1,0 +1,244 @@
+"""Checks of unit 05's exercises against learner-style code, in PyTorch and in TensorFlow.
+
+Each wrong answer is written the way a learner would write it; the check must reject it with the
+hint of that mistake. Several correct spellings of each exercise must pass.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import seq2bert.check.transformer as checks  # noqa: F401  registers unit 05's exercises
+from seq2bert.check import evaluate, exercises
+
+torch = pytest.importorskip("torch")
+tf = pytest.importorskip("tensorflow")
+
+FRAMEWORKS = ["pytorch", "tensorflow"]
+NAMES = ["transformer_learning_rate", "label_smoothed_cross_entropy", "decoder_layer", "beam_search_step"]
+
+
+@pytest.fixture(scope="module", params=FRAMEWORKS)
+def fw(request):
+    return exercises(request.param).framework
+
+
+def hint_of(exercise, name):
+    return next(mistake.hint for mistake in exercise.mistakes if mistake.name == name)
+
+
+def assert_mistake(result, exercise, name):
+    assert result.status == "failed"
+    assert result.mistake == name, result.hint
+    hint = hint_of(exercise, name)
+    if isinstance(hint, str):
+        assert result.hint.endswith(hint)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_is_not_attempted(fw, name):
+    def stub(*args):
+        raise NotImplementedError
+
+    assert evaluate(name, fw, stub).status == "not_attempted"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_returning_none_fails(fw, name):
+    result = evaluate(name, fw, lambda *args: None)
+    assert result.status == "failed" and "None" in result.hint
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_course_reference_passes_and_is_refused(fw, name):
+    reference = fw.reference(name)
+    result = evaluate(name, fw, lambda *args: reference(*args))
+    assert result.status == "failed" and "which already solves it" in result.hint
+
+
+# ---------------------------------------------------------------- transformer_learning_rate
+
+RATE_CORRECT = {
+    "min_of_two": lambda step, peak, warmup: peak * min(step / warmup, (warmup / step) ** 0.5),
+    "two_branches": lambda step, peak, warmup: (peak * step / warmup if step <= warmup
+                                                else peak * math.sqrt(warmup / step)),
+    "paper_rescaled": lambda step, peak, warmup: peak * warmup ** 0.5 * min(step ** -0.5, step * warmup ** -1.5),
+    "numpy": lambda step, peak, warmup: peak * np.minimum(step / warmup, np.sqrt(warmup / step)),
+}
+
+RATE_MISTAKES = {
+    "steps_from_zero": ("steps_from_zero", lambda step, peak, warmup: peak * min(
+        (step - 1) / warmup, math.sqrt(warmup / max(step - 1, 1)))),
+    "step_plus_one": ("one_step_ahead", lambda step, peak, warmup: peak * min(
+        (step + 1) / warmup, math.sqrt(warmup / (step + 1)))),
+    "sqrt_missing": ("sqrt_missing", lambda step, peak, warmup: peak * min(step / warmup, warmup / step)),
+    "sqrt_in_warmup": ("sqrt_in_warmup", lambda step, peak, warmup: peak * math.sqrt(min(step / warmup, warmup / step))),
+    "max": ("max_not_min", lambda step, peak, warmup: peak * max(step / warmup, math.sqrt(warmup / step))),
+    "no_decay": ("no_decay", lambda step, peak, warmup: peak * min(step / warmup, 1)),
+    "paper_with_peak": ("paper_formula_with_peak", lambda step, peak, warmup: peak * min(
+        step ** -0.5, step * warmup ** -1.5)),
+    "rsqrt_decay": ("decay_not_normalised", lambda step, peak, warmup: peak * min(step / warmup, step ** -0.5)),
+}
+
+
+@pytest.mark.parametrize("style", list(RATE_CORRECT))
+def test_learning_rate_correct_styles_pass(fw, style):
+    result = evaluate("transformer_learning_rate", fw, RATE_CORRECT[style])
+    assert result.status == "passed", result.hint
+    assert result.cases == 9
+
+
+@pytest.mark.parametrize("learner", list(RATE_MISTAKES))
+def test_learning_rate_mistakes_get_their_hint(fw, learner):
+    name, function = RATE_MISTAKES[learner]
+    assert_mistake(evaluate("transformer_learning_rate", fw, function), checks.TRANSFORMER_LEARNING_RATE, name)
+
+
+def test_learning_rate_as_a_tensor_is_refused(fw):
+    make = (lambda v: torch.tensor(v)) if fw.name == "pytorch" else (lambda v: tf.constant(v))
+    result = evaluate("transformer_learning_rate", fw,
+                      lambda step, peak, warmup: make(peak * min(step / warmup, math.sqrt(warmup / step))))
+    assert result.status == "failed"
+    assert result.hint.startswith(f"your function returned a {fw.tensor_type}, expected a plain Python float")
+
+
+def test_learning_rate_cases_cover_the_edges():
+    args = [case.args for case in checks.TRANSFORMER_LEARNING_RATE.make_cases(np.random.default_rng(0))]
+    assert any(a["step"] == 1 for a in args) and any(a["step"] == a["warmup"] for a in args)
+    assert any(a["step"] >= 10 ** 6 * a["warmup"] / 4000 for a in args) and any(a["warmup"] == 1 for a in args)
+
+
+# ---------------------------------------------------------------- label_smoothed_cross_entropy, PyTorch
+
+F = torch.nn.functional
+
+
+def torch_masked_mean(losses, targets, pad_id, keep_padding=False):
+    keep = torch.ones_like(losses) if keep_padding else (targets != pad_id).float()
+    return (losses * keep).sum() / keep.sum()
+
+
+def torch_smoothed(logits, targets, pad_id, smoothing, *, spread="all", target_weight=None, kl=False,
+                   keep_padding=False):
+    vocab = logits.shape[-1]
+    log_probs = torch.log_softmax(logits, dim=-1)
+    one_hot = F.one_hot(targets, vocab).float()
+    if spread == "all":
+        q = (1 - smoothing if target_weight is None else target_weight) * one_hot + smoothing / vocab
+    else:  # over the other classes
+        q = (1 - smoothing) * one_hot + (1 - one_hot) * smoothing / (vocab - 1)
+    losses = -(q * log_probs).sum(-1)
+    if kl:
+        losses = F.kl_div(log_probs, q, reduction="none").sum(-1)
+    return torch_masked_mean(losses, targets, pad_id, keep_padding)
+
+
+def torch_library(logits, targets, pad_id, smoothing):
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=pad_id,
+                           label_smoothing=smoothing)
+
+
+def torch_mixture(logits, targets, pad_id, smoothing):
+    log_probs = logits.log_softmax(-1)
+    nll = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    uniform = -log_probs.mean(-1)
+    keep = targets != pad_id
+    return ((1 - smoothing) * nll + smoothing * uniform)[keep].mean()
+
+
+TORCH_SMOOTHING = {
+    "library": torch_library,
+    "explicit": torch_smoothed,
+    "mixture": torch_mixture,
+    "no_smoothing": lambda logits, targets, pad_id, smoothing: F.cross_entropy(
+        logits.transpose(1, 2), targets, ignore_index=pad_id),
+    "spread_over_other_classes": lambda *args: torch_smoothed(*args, spread="others"),
+    "target_not_reduced": lambda *args: torch_smoothed(*args, target_weight=1.0),
+    "kl_divergence": lambda *args: torch_smoothed(*args, kl=True),
+    "mean_with_padding": lambda *args: torch_smoothed(*args, keep_padding=True),
+    "pad_id_fixed_0": lambda logits, targets, pad_id, smoothing: torch_library(logits, targets, 0, smoothing),
+}
+
+# ---------------------------------------------------------------- label_smoothed_cross_entropy, TensorFlow
+
+
+def tf_masked_mean(losses, targets, pad_id, keep_padding=False):
+    keep = tf.ones_like(losses) if keep_padding else tf.cast(targets != pad_id, losses.dtype)
+    return tf.reduce_sum(losses * keep) / tf.reduce_sum(keep)
+
+
+def tf_smoothed(logits, targets, pad_id, smoothing, *, spread="all", target_weight=None, kl=False,
+                keep_padding=False):
+    vocab = logits.shape[-1]
+    log_probs = tf.nn.log_softmax(logits, axis=-1)
+    one_hot = tf.one_hot(targets, vocab)
+    if spread == "all":
+        q = (1 - smoothing if target_weight is None else target_weight) * one_hot + smoothing / vocab
+    else:
+        q = (1 - smoothing) * one_hot + (1 - one_hot) * smoothing / (vocab - 1)
+    losses = -tf.reduce_sum(q * log_probs, axis=-1)
+    if kl:
+        losses = tf.keras.losses.KLDivergence(reduction=None)(q, tf.nn.softmax(logits))
+    return tf_masked_mean(losses, targets, pad_id, keep_padding)
+
+
+def tf_library(logits, targets, pad_id, smoothing):
+    losses = tf.keras.losses.categorical_crossentropy(tf.one_hot(targets, logits.shape[-1]), logits,
+                                                      from_logits=True, label_smoothing=smoothing)
+    return tf_masked_mean(losses, targets, pad_id)
+
+
+def tf_mixture(logits, targets, pad_id, smoothing):
+    log_probs = tf.nn.log_softmax(logits)
+    nll = -tf.gather(log_probs, targets, axis=-1, batch_dims=2)
+    uniform = -tf.reduce_mean(log_probs, axis=-1)
+    keep = tf.not_equal(targets, pad_id)
+    return tf.reduce_mean(tf.boolean_mask((1 - smoothing) * nll + smoothing * uniform, keep))
+
+
+TF_SMOOTHING = {
+    "library": tf_library,
+    "explicit": tf_smoothed,
+    "mixture": tf_mixture,
+    "no_smoothing": lambda logits, targets, pad_id, smoothing: tf_masked_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits), targets, pad_id),
+    "spread_over_other_classes": lambda *args: tf_smoothed(*args, spread="others"),
+    "target_not_reduced": lambda *args: tf_smoothed(*args, target_weight=1.0),
+    "kl_divergence": lambda *args: tf_smoothed(*args, kl=True),
+    "mean_with_padding": lambda *args: tf_smoothed(*args, keep_padding=True),
+    "pad_id_fixed_0": lambda logits, targets, pad_id, smoothing: tf_library(logits, targets, 0, smoothing),
+}
+
+SMOOTHING = {"pytorch": TORCH_SMOOTHING, "tensorflow": TF_SMOOTHING}
+SMOOTHING_CORRECT = ["library", "explicit", "mixture"]
+SMOOTHING_MISTAKES = ["no_smoothing", "spread_over_other_classes", "target_not_reduced", "kl_divergence",
+                      "mean_with_padding", "pad_id_fixed_0"]
+
+
+@pytest.mark.parametrize("style", SMOOTHING_CORRECT)
+def test_label_smoothing_correct_styles_pass(fw, style):
+    result = evaluate("label_smoothed_cross_entropy", fw, SMOOTHING[fw.name][style])
+    assert result.status == "passed", result.hint
+    assert result.cases == 6
+
+
+@pytest.mark.parametrize("mistake", SMOOTHING_MISTAKES)
+def test_label_smoothing_mistakes_get_their_hint(fw, mistake):
+    result = evaluate("label_smoothed_cross_entropy", fw, SMOOTHING[fw.name][mistake])
+    assert_mistake(result, checks.LABEL_SMOOTHED_CROSS_ENTROPY, mistake)
+
+
+def test_label_smoothing_cases_cover_the_edges():
+    args = [case.args for case in checks.LABEL_SMOOTHED_CROSS_ENTROPY.make_cases(np.random.default_rng(0))]
+    assert any(a["smoothing"] == 0 for a in args) and any(a["pad_id"] != 0 for a in args)
+    assert any((a["targets"] != a["pad_id"]).sum() == 1 for a in args)
+
+
+def test_label_smoothing_reference_matches_the_libraries():
+    """The check's NumPy reference is what torch's label_smoothing= computes (the contract's definition)."""
+    for case in checks.LABEL_SMOOTHED_CROSS_ENTROPY.make_cases(np.random.default_rng(3)):
+        a = case.args
+        expected = torch_library(torch.tensor(a["logits"]), torch.tensor(a["targets"]), a["pad_id"], a["smoothing"])
+        np.testing.assert_allclose(checks._label_smoothed_cross_entropy(**a), expected.item(), rtol=1e-5)
