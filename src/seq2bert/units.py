@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, MultiHeadSizes, Seq2SeqSizes
+from seq2bert.settings import (AttentionSizes, DotProductSizes, ModeSizes, MultiHeadSizes, Seq2SeqSizes,
+                               TransformerSizes)
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 FRAMEWORK_TITLES = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
@@ -186,6 +187,18 @@ UNITS = Catalogue((
          # Four encoders of 125 steps dominate fast mode.
          budget_seconds=60,
          checks=("seq2bert.check.heads", "seq2bert.check.positional")),
+    Unit("05", "transformer", "The Transformer: encoder, decoder, training and decoding",
+         sizes=ModeSizes(
+             fast=TransformerSizes(toy_train=8000, eval_pairs=300, max_words=20, steps=300, rnn_steps=0, plain_steps=0,
+                                   checkpoint_every=0, checkpoint_pairs=0, beam_pairs=100, ablation_steps=0,
+                                   warmup_steps=0, why_steps=0),
+             full=TransformerSizes(toy_train=40000, eval_pairs=1000, max_words=40, steps=1000, rnn_steps=1200,
+                                   plain_steps=1200, checkpoint_every=100, checkpoint_pairs=200, beam_pairs=500,
+                                   ablation_steps=500, warmup_steps=300, why_steps=750)),
+         # Fast mode trains on sources of at most 20 words (about half the step cost of 4-40,
+         # as in unit 03) and skips the RNN baselines, ablations and the "why" training.
+         budget_seconds=60,
+         checks=("seq2bert.check.transformer",)),
 ))
 
 
