@@ -47,6 +47,7 @@ import seq2bert
 from seq2bert import experiments, plot, report
 from seq2bert.configs import TransformerConfig
 from seq2bert.data.text import Vocab
+from seq2bert.experiments import transformer as experiment
 from seq2bert.schedules import vaswani_peak
 
 session = seq2bert.setup("05", "{{fw}}")
@@ -278,10 +279,9 @@ assert np.all(moved[:3] < 1e-6) and moved[3] > 1e-3
 
 # %%
 task = experiments.toy_task(sizes.toy_train, sizes.eval_pairs, seed=session.seed, max_words=sizes.max_words)
-config = TransformerConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab))
+config = experiment.transformer_config(task, sizes)
 model = transformer.Transformer(config, seed=session.seed)
-untied = transformer.Transformer(TransformerConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab),
-                                                   tie_embeddings=False), seed=session.seed)
+untied = transformer.Transformer(experiment.transformer_config(task, sizes, tie_embeddings=False), seed=session.seed)
 tied_count, untied_count = transformer.count_parameters(model), transformer.count_parameters(untied)
 print(config)
 print(f"vocabularies: source {config.src_vocab}, target {config.tgt_vocab}")
@@ -301,29 +301,20 @@ assert untied_count - tied_count == config.tgt_vocab * config.width
 # first layer? And of the positional encoding added to it?
 
 # %%
-def entering_rms(model, tokens):
-    """RMS of the scaled token vectors and of the sinusoidal positions they are added to."""
-    source = to_numpy(model.encoder.embedding(tokens))  # (B, S, D): token vectors, scaled by sqrt(D)
-    table = to_numpy(model.encoder.sinusoid)[: source.shape[1]] if hasattr(model.encoder, "sinusoid") else None
-    return float(np.sqrt((source ** 2).mean())), float(np.sqrt((table ** 2).mean()))
-
-
-sample = tensor(task.test.src[:64])  # (B, S)
-token_rms, position_rms = entering_rms(model, sample)
-drowned = transformer.Transformer(config, seed=session.seed)
-transformer.scale_embeddings(drowned, math.sqrt(config.width))  # N(0, 1/D) -> N(0, 1), then x sqrt(D) on the way in
-drowned_rms, _ = entering_rms(drowned, sample)
-print(f"as built (N(0, 1/D) x sqrt(D)): token RMS {token_rms:.2f}, positional encoding RMS {position_rms:.2f}")
-print(f"N(0, 1) x sqrt(D):              token RMS {drowned_rms:.2f}, positional encoding RMS {position_rms:.2f}")
-report.headline("token RMS / position RMS, N(0, 1) x sqrt(D) embeddings", drowned_rms / position_rms)
-assert 0.8 < token_rms < 1.2 and drowned_rms > 10 * position_rms
+scale = experiment.embedding_scale(session.framework, task, sizes, seed=session.seed)
+print(f"as built, N(0, 1/D) x sqrt(D): token RMS {scale['token_rms']:.2f}, positional encoding RMS "
+      f"{scale['position_rms']:.2f} (ratio {scale['ratio']:.1f})")
+print(f"N(0, 1) x sqrt(D):             token RMS {scale['token_rms_scaled']:.2f}, positional encoding RMS "
+      f"{scale['position_rms']:.2f} (ratio {scale['ratio_scaled']:.1f})")
+report.headline("token RMS / position RMS, N(0, 1) x sqrt(D) embeddings", scale["ratio_scaled"])
+assert 0.8 < scale["token_rms"] < 1.2 and scale["ratio_scaled"] > 10
 
 # %% [markdown]
 # About 11 against 0.7: the position is a ripple on a wave sixteen times taller. Attention
 # still *could* dig it out, but every layer starts from vectors that are almost pure token
 # identity, and the model has to learn order through that noise. In calibration the same model
 # reached only 9 % exact match after 750 steps instead of about 92 %. Full mode trains it
-# (section 14); fast mode shows only the RMS above.
+# (section 15); fast mode shows only the RMS above.
 #
 # ## 8. Label smoothing
 #
@@ -428,8 +419,9 @@ print("the paper's form, D 512, warm-up 4000, at steps 1000, 4000, 16000:", [f"{
       f"= peak {vaswani_peak(512, 4000):.2e} x min(s / 4000, sqrt(4000 / s))")
 assert all(abs(v - transformer_learning_rate(s, vaswani_peak(512, 4000), 4000)) < 1e-12
            for v, s in zip(paper, (1000, 4000, 16000)))
-plot.line_chart(steps_axis, {"learning rate": curve}, xlabel="step", ylabel="learning rate",
-                title=f"Warm-up for {sizes.warmup} steps, then 1/√step")
+no_warmup = experiment.learning_rate_schedule(sizes, warmup=False)  # section 15's contrast
+plot.learning_rate_schedule({"warm-up, then 1/√step": curve, "no warm-up": [no_warmup(int(s)) for s in steps_axis]},
+                            warmup=sizes.warmup, title="The learning rate of every training step")
 
 # %% [markdown]
 # ## 10. Training
@@ -444,36 +436,31 @@ plot.line_chart(steps_axis, {"learning rate": curve}, xlabel="step", ylabel="lea
 # sentences right. Will the Transformer need more steps or fewer? More seconds or fewer?
 
 # %%
-def smoothed_loss(logits, targets, pad_id):
-    """The training loss: label-smoothed cross-entropy with the unit's epsilon."""
-    return label_smoothed_cross_entropy(logits, targets, pad_id, sizes.label_smoothing)
-
-
-start = time.perf_counter()
-history = train_seq2seq(model, task.train, sizes.steps, sizes.batch_size, sizes.peak_learning_rate, seed=session.seed,
-                        loss_fn=smoothed_loss, label="Transformer",
-                        schedule=lambda step: transformer_learning_rate(step, sizes.peak_learning_rate, sizes.warmup),
-                        betas=(0.9, 0.98), eps=1e-9)
-training_seconds = time.perf_counter() - start
-plot.training_curves({"Transformer": history}, smooth=20, title="Training loss (label-smoothed)")
-
-# %% [markdown]
-# With smoothing the loss cannot reach 0: even a perfect model pays
-# $-(1 - \varepsilon + \varepsilon/V) \log(1 - \varepsilon + \varepsilon/V) - \ldots$, about
-# 0.6 nats for $\varepsilon = 0.1$ here. Greedy translations of the held-out sentences:
+plot.show_source(experiment.train_transformer)
 
 # %%
-predictions, cross = translate_dataset(model, task.test, task.max_target_len)
+run = experiment.main_run(session.framework, task, sizes, seed=session.seed)
+model = run.model
+plot.training_curves({"Transformer": run.history}, smooth=20, title="Training loss (label-smoothed)")
+
+# %% [markdown]
+# With smoothing the loss cannot reach 0: even a perfect model pays the entropy of the smoothed
+# target, about 0.6 nats for $\varepsilon = 0.1$ and this vocabulary (lesson, worked example 1).
+# Greedy translations of the held-out sentences:
+
+# %%
+predictions, _ = translate_dataset(model, task.test, task.max_target_len)
 scores = experiments.score(task, predictions)
 for source, reference, output in experiments.examples(task, predictions, count=3):
-    print(f"source:     {source}\nreference:  {reference}\nTransformer: {output}\n")
+    print(f"source:      {source}\nreference:   {reference}\nTransformer: {output}\n")
 print(f"token accuracy {scores['token_accuracy']:.3f}, exact match {scores['exact_match']:.3f}, "
-      f"BLEU {scores['bleu']:.1f} after {sizes.steps} steps ({training_seconds:.0f} s)")
+      f"BLEU {scores['bleu']:.1f} after {run.steps} steps ({run.seconds:.0f} s, {run.seconds_per_step:.3f} s per step)")
 report.headline("toy token accuracy (Transformer)", scores["token_accuracy"])
 report.headline("toy exact match (Transformer)", scores["exact_match"])
 report.headline("toy BLEU (Transformer)", scores["bleu"])
-assert scores["token_accuracy"] >= 0.80, f"under-trained: token accuracy {scores['token_accuracy']:.3f}"
-assert scores["exact_match"] >= 0.30, f"under-trained: exact match {scores['exact_match']:.3f}"
+report.headline("training seconds per step (Transformer)", run.seconds_per_step)
+missed = experiment.check_headline(run, session.fast)
+assert not missed, "; ".join(missed)
 
 # %% [markdown]
 # ## 11. Greedy decoding with a key/value cache
@@ -506,7 +493,7 @@ for step in range(3):
 # longest held-out sentences (one CPU thread, a shared machine: expect noise):
 
 # %%
-longest = np.argsort(-task.test.src_len)[: sizes.timing_sentences]
+longest = np.argsort(-task.test.src_len, kind="stable")[:64]  # the 64 longest held-out sources
 timing = task.test.subset(longest)
 src, src_len = tensor(timing.src), tensor(timing.src_len)
 decode_seconds, decoded = {}, {}
@@ -590,10 +577,19 @@ def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
 # sentences:
 
 # %%
-beam_data = task.test.subset(np.arange(sizes.beam_pairs))
-beam_tokens = decoding.beam_search(model, tensor(beam_data.src), tensor(beam_data.src_len), beam_size=4,
-                                   max_len=task.max_target_len)
-# TODO: BLEU greedy vs beam on the same pairs
+comparison = experiment.greedy_against_beam(session.framework, run, task, sizes)
+for name, result in comparison.items():
+    print(f"{name:>6}: BLEU {result['bleu']:.2f}, exact match {result['exact_match']:.3f}, "
+          f"token accuracy {result['token_accuracy']:.3f} on the first {sizes.beam_pairs} held-out pairs")
+report.headline("toy BLEU, greedy (beam subset)", comparison["greedy"]["bleu"])
+report.headline(f"toy BLEU, beam search K = {sizes.beam_size} (beam subset)", comparison["beam"]["bleu"])
+
+# %% [markdown]
+# On this task the gain is small or none: the toy language is nearly deterministic, so once
+# the model is trained, the most probable next word is almost always the start of the most
+# probable sentence, and greedy decoding is already close to the best beam search can find.
+# Beam search earns its cost on real translation, where several continuations are plausible
+# (Vaswani et al. used $K = 4$, $\alpha = 0.6$).
 
 # %% [markdown]
 # ## 13. Against the recurrent models, per length bucket and per second
@@ -605,7 +601,45 @@ beam_tokens = decoding.beam_search(model, tensor(beam_data.src), tensor(beam_dat
 # on the same held-out pairs; fast mode shows the Transformer alone.)
 
 # %%
-# TODO(u5-exp): comparison with RNNs; quality vs seconds
+rivals = experiment.baselines(session.framework, task, sizes, seed=session.seed)
+everyone = {"Transformer": run, **rivals}
+print(experiment.table(everyone, "exact_match"))
+print()
+print(experiment.table(everyone, "token_accuracy"))
+plot.quality_vs_length({name: r.scores["exact_match_by_length"] for name, r in everyone.items()},
+                       ylabel="exact match", title="Exact match by source length")
+
+# %%
+plot.quality_vs_length({name: r.scores["bleu_by_length"] for name, r in everyone.items()},
+                       ylabel="BLEU", title="BLEU by source length")
+
+# %% [markdown]
+# **Per second, not per step.** A Transformer step and an RNN step cost different times. During
+# training both models were scored every few steps on the first held-out pairs (the time
+# spent scoring is not counted): quality against training seconds, on the longest sentences
+# of the task.
+
+# %%
+longest_bucket = list(scores["exact_match_by_length"])[-1]  # "31–40" (fast mode: "11–20")
+curves = {name: experiment.curve(r, "exact_match", longest_bucket) for name, r in everyone.items() if r.checkpoints}
+if curves:
+    figure = plot.quality_vs_seconds(curves, ylabel=f"exact match, {longest_bucket} words",
+                                     title="Quality against training time")
+else:
+    figure = None
+    print("fast mode: no quality checkpoints (full mode races the Transformer against the attention RNN)")
+figure
+
+# %%
+for name, value in experiment.headlines(everyone).items():
+    report.headline(name, value)
+rnn_name = "attention RNN (unit 02)"
+if rnn_name in everyone and everyone[rnn_name].checkpoints and run.checkpoints:
+    equal_time = experiment.race(run, everyone[rnn_name], "exact_match", longest_bucket)
+    print(f"after {equal_time['seconds']:.0f} s of training, exact match on {longest_bucket} words: "
+          + ", ".join(f"{name} {equal_time[name]:.3f}" for name in (run.name, rnn_name)))
+    report.headline(f"exact match {longest_bucket} words at equal training time, Transformer minus attention RNN",
+                    equal_time[run.name] - equal_time[rnn_name])
 
 # %% [markdown]
 # ## 14. What the attention learned
@@ -633,9 +667,8 @@ output_words = [task.tgt_vocab.tokens[i] for i in predictions[index]]
 cross_maps, self_maps = attention_maps(model, task, index, predictions[index])
 print("source:", " ".join(source_words))
 print("output:", " ".join(output_words))
-plot.attention_grid([dict(weights=cross_maps[-1][h], source=source_words, target=output_words, title=f"head {h + 1}")
-                     for h in range(config.heads)], ncols=2,
-                    title=f"Cross-attention of decoder layer {len(cross_maps)}, per head")
+plot.head_heatmaps(cross_maps[-1], source_words, output_words, ncols=2,
+                   title=f"Cross-attention of decoder layer {len(cross_maps)}, per head")
 
 # %% [markdown]
 # Unit 02's single attention had to do everything with one set of weights. Here each head can
@@ -644,19 +677,72 @@ plot.attention_grid([dict(weights=cross_maps[-1][h], source=source_words, target
 # phrase or look at a fixed neighbour. Heads of the *first* decoder layer often look less
 # tidy: the last layer's vectors have already gathered what the first one read.
 #
-# The encoder's self-attention, first and last layer, on the same source (rows: each word as a
+# The encoder's self-attention, every layer, on the same source (rows: each word as a
 # query, columns: the words it reads):
 
 # %%
-plot.attention_grid([dict(weights=self_maps[layer][h], source=source_words, target=source_words,
-                          title=f"encoder layer {layer + 1}, head {h + 1}")
-                     for layer in (0, len(self_maps) - 1) for h in range(config.heads)], ncols=4,
-                    title="Encoder self-attention")
+plot.self_attention_maps(self_maps, source_words, title="Encoder self-attention, every layer and head")
 
 # %% [markdown]
-# ## 15. Ablations
+# ## 15. Ablations: what each part is worth
 #
-# TODO(u5-exp)
+# Full mode trains the unit's model again with one thing changed at a time, for the same
+# number of steps, and scores each on the same held-out pairs:
+# - **no positions**: the encoder and decoder see bags of tokens (unit 04's blind spot);
+# - **1 head of width 128** instead of 4 heads of width 32: the same parameters and cost;
+# - **post-LN**, the paper's order, with the same warm-up.
+#
+# **Predict first:** which change hurts most? Which hardly matters at this size?
+
+# %%
+ablation_runs = experiment.ablations(session.framework, task, sizes, seed=session.seed)
+if ablation_runs:
+    print(experiment.table(ablation_runs, "exact_match"))
+    for name, value in experiment.headlines(ablation_runs).items():
+        if name.startswith(("exact match,", "token accuracy,", "BLEU,", "bleu,")):
+            report.headline(f"ablation: {name}", value)
+    figure = plot.training_curves({name: r.history for name, r in ablation_runs.items()}, smooth=20,
+                                  title="Ablations: training loss")
+else:
+    figure = None
+    print("fast mode: the ablations are trained in full mode only")
+figure
+
+# %% [markdown]
+# **Warm-up and the order of the norms.** The same model in both orders, each with and without
+# the warm-up (without: the learning rate starts at its peak, holds it, and decays
+# from the warm-up's last step on, as with it). Xiong et al. (2020) predict that post-LN suffers most without warm-up: at the
+# start, its last layers get the largest gradients, and a full-size step there throws the model
+# off.
+
+# %%
+warmup_runs = experiment.warmup_experiment(session.framework, task, sizes, seed=session.seed)
+if warmup_runs:
+    print(experiment.table(warmup_runs, "exact_match"))
+    panels = {norm: {name: r.history for name, r in warmup_runs.items() if name.startswith(norm)}
+              for norm in ("pre-LN", "post-LN")}
+    figure = plot.loss_curves_side_by_side(panels, smooth=20, title="With and without warm-up")
+else:
+    figure = None
+    print("fast mode: the warm-up experiment runs in full mode only")
+figure
+
+# %% [markdown]
+# **The "why" of section 7, trained.** The unit's model with token vectors drawn $N(0, 1)$ and
+# scaled by $\sqrt{D}$, everything else unchanged:
+
+# %%
+drowned = experiment.why_run(session.framework, task, sizes, seed=session.seed)
+if drowned is not None:
+    print(f"{drowned.name}: exact match {drowned.scores['exact_match']:.3f} after {drowned.steps} steps "
+          f"(the unit's model after {run.steps}: {scores['exact_match']:.3f})")
+    report.headline("toy exact match, embeddings N(0, 1) x sqrt(D)", drowned.scores["exact_match"])
+    figure = plot.training_curves({"as built": run.history[: drowned.steps], drowned.name: drowned.history}, smooth=20,
+                                  title="Positions drowned by the token vectors")
+else:
+    figure = None
+    print("fast mode: the drowned-positions model is trained in full mode only")
+figure
 
 # %% [markdown]
 # ## 16. What you have seen
