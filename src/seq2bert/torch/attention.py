@@ -243,15 +243,46 @@ class MultiHeadAttention(nn.Module):
                 mask: torch.Tensor | None = None):
         """query (B, T, D), key and value (B, S, D), mask bool broadcastable to (B, H, T, S)
         (combine_masks makes one) -> output (B, T, D), weights (B, H, T, S)."""
-        for name, x in (("query", query), ("key", key), ("value", value)):
+        self._check_inputs(("query", query), ("key", key), ("value", value))
+        return self.attend(query, *self.project_keys_values(key, value), mask)
+
+    def project_keys_values(self, key: torch.Tensor, value: torch.Tensor):
+        """key, value (B, S, D) -> k, v (B, H, S, Dh), each head's slice (k rotated at 0..S-1 if rotary).
+
+        Split from attend so a decoder can project the encoder's memory once and reuse it every step.
+        """
+        self._check_inputs(("key", key), ("value", value))
+        if key.shape[1] != value.shape[1]:
+            raise ValueError(f"keys have length {key.shape[1]} but values {value.shape[1]}")
+        if key.shape[0] != value.shape[0]:
+            raise ValueError(f"keys have batch {key.shape[0]} but values {value.shape[0]}")
+        k = split_heads(self.w_k(key), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        v = split_heads(self.w_v(value), self.heads)  # (B, S, D) -> (B, H, S, Dh)
+        return (apply_rope(k) if self.rotary else k), v
+
+    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+               query_offset: int = 0):
+        """query (B, T, D) against projected k, v (B, H, S, Dh) -> output (B, T, D), weights (B, H, T, S).
+
+        query_offset: position of the first query (a cached decoder step at t has offset t); only
+        rotary attention reads it.
+        """
+        self._check_inputs(("query", query))
+        for name, x in (("k", k), ("v", v)):
+            if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.heads \
+                    or x.shape[3] != self.width // self.heads:
+                got = _shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
+                raise ValueError(f"{name} must have shape (B, {self.heads}, S, {self.width // self.heads}) "
+                                 f"(from project_keys_values), got {got}")
+        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
+        if self.rotary:
+            q = apply_rope(q, torch.arange(query_offset, query_offset + q.shape[2], device=q.device))
+        context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
+        return self.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)
+
+    def _check_inputs(self, *named) -> None:
+        for name, x in named:
             if not isinstance(x, torch.Tensor):
                 raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
             if x.dim() != 3 or x.shape[-1] != self.width:
                 raise ValueError(f"{name} has shape {_shape(x)}, but this layer takes (B, length, {self.width})")
-        q = split_heads(self.w_q(query), self.heads)  # (B, T, D) -> (B, H, T, Dh)
-        k = split_heads(self.w_k(key), self.heads)  # (B, S, D) -> (B, H, S, Dh)
-        v = split_heads(self.w_v(value), self.heads)  # (B, S, D) -> (B, H, S, Dh)
-        if self.rotary:
-            q, k = apply_rope(q), apply_rope(k)
-        context, weights = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, Dh), (B, H, T, S)
-        return self.w_o(merge_heads(context)), weights  # (B, H, T, Dh) -> (B, T, D) -> (B, T, D)
