@@ -564,13 +564,52 @@ def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
 # %% check="beam_search_step" points=3
 
 # %% [markdown]
-# **A case where greedy loses.** A made-up next-token table (the lesson's): after `<bos>` the
-# token "A" is likelier than "B", but every continuation of "A" is unsure while "B" is almost
-# surely followed by `<eos>`. Greedy takes "A" and ends with a less probable sentence; beam
-# search with $K = 2$ keeps "B" alive and finds the better one.
+# **A case where greedy loses.** The lesson's made-up model over the words a, b and `</s>`:
+# the next word's probabilities after each prefix are
+#
+# | prefix | a | b | `</s>` |
+# |---|---|---|---|
+# | (start) | 0.5 | 0.4 | 0.1 |
+# | a | 0.4 | 0.25 | 0.35 |
+# | b | 0.1 | 0.1 | 0.8 |
+# | a a | 0.2 | 0.2 | 0.6 |
+#
+# "a" is the likelier first word, but every continuation of "a" is unsure, while "b" is almost
+# surely followed by `</s>`. **Predict first:** which sentence does greedy decoding write, and
+# with what probability? Then watch your `beam_search_step` with $K = 2$ (id 0 is the padding
+# a finished beam is extended with):
 
 # %%
-# TODO(u5-decode): the constructed case (seq2bert.decoding_example)
+WORDS = ["<pad>", "a", "b", "</s>"]  # ids 0..3: pad_id 0, eos_id 3
+TREE = {(): [0.5, 0.4, 0.1], ("a",): [0.4, 0.25, 0.35], ("b",): [0.1, 0.1, 0.8], ("a", "a"): [0.2, 0.2, 0.6]}
+
+
+def next_log_probs(prefix):
+    """log P(next word | prefix) over the 4 ids (the padding gets -inf); prefixes outside the table: uniform."""
+    with np.errstate(divide="ignore"):
+        return np.log([0.0, *TREE.get(tuple(prefix), [1 / 3] * 3)])
+
+
+greedy_words, greedy_score = [], 0.0
+while not greedy_words or greedy_words[-1] != "</s>":
+    log_probs = next_log_probs(greedy_words)
+    greedy_words.append(WORDS[int(log_probs.argmax())])
+    greedy_score += float(log_probs.max())
+print(f"greedy: {' '.join(greedy_words)}  (log-probability {greedy_score:.4f}, probability {math.exp(greedy_score):.2f})")
+
+beams, scores = [[], []], np.array([0.0, -np.inf])  # start: one live beam (the other scores -inf)
+finished = np.array([False, False])
+while not finished.all():
+    log_probs = np.stack([next_log_probs(words) for words in beams])  # (K, V)
+    new_scores, parents, tokens = (to_numpy(t)[0] for t in beam_search_step(
+        tensor(log_probs[None]), tensor(scores[None]), tensor(finished[None]), 3, 0))  # (B, K) each, B = 1
+    beams = [beams[p] + ([] if finished[p] else [WORDS[t]]) for p, t in zip(parents, tokens)]
+    scores, finished = new_scores.astype(np.float64), finished[parents] | (tokens == 3)
+    print("beams: " + ",  ".join(f"{' '.join(words):<9} {score:8.4f}{' (finished)' if done else ''}"
+                                 for words, score, done in zip(beams, scores, finished)))
+print(f"beam search, K = 2: {' '.join(beams[0])}  (log-probability {scores[0]:.4f}, probability "
+      f"{math.exp(scores[0]):.2f})")
+assert greedy_words == ["a", "a", "</s>"] and beams[0] == ["b", "</s>"] and scores[0] > greedy_score
 
 # %% [markdown]
 # On the toy task, greedy against beam search ($K = 4$, $\alpha = 0.6$) on the held-out
