@@ -242,3 +242,158 @@ def test_label_smoothing_reference_matches_the_libraries():
         a = case.args
         expected = torch_library(torch.tensor(a["logits"]), torch.tensor(a["targets"]), a["pad_id"], a["smoothing"])
         np.testing.assert_allclose(checks._label_smoothed_cross_entropy(**a), expected.item(), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- beam_search_step, PyTorch
+
+
+def torch_candidates(log_probs, scores, finished, pad_id, finished_rule="pad"):
+    candidates = scores[..., None] + log_probs  # (B, K, V)
+    if finished_rule == "extend":
+        return candidates
+    only_pad = torch.full_like(candidates, -math.inf)
+    if finished_rule == "pad":
+        only_pad[..., pad_id] = scores
+    elif finished_rule == "all_tokens":
+        only_pad = scores[..., None].expand_as(candidates)
+    return torch.where(finished[..., None], only_pad, candidates)
+
+
+def torch_beam(order="topk", finished_rule="pad", parents="divide", add_scores=True, largest=True):
+    """A learner's beam_search_step in PyTorch; the keywords make the usual mistakes."""
+    def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
+        batch, beam, vocab = log_probs.shape
+        base = scores if add_scores else torch.where(finished, scores, torch.zeros_like(scores))
+        candidates = torch_candidates(log_probs, base, finished, pad_id, finished_rule)
+        if order == "per_beam":
+            new_scores, tokens = candidates.max(dim=-1)
+            return new_scores, torch.arange(beam).expand(batch, beam), tokens
+        flat = candidates.reshape(batch, beam * vocab)
+        if order == "argsort":
+            index = flat.argsort(dim=-1, descending=True)[:, :beam]
+            new_scores = flat.gather(1, index)
+        elif order == "two_stage":  # each beam's K best, then the K best of those K * K
+            per_beam, per_token = candidates.topk(beam, dim=-1)  # (B, K, K)
+            new_scores, pick = per_beam.reshape(batch, -1).topk(beam, dim=-1)
+            index = (pick // beam) * vocab + per_token.reshape(batch, -1).gather(1, pick)
+        else:
+            new_scores, index = flat.topk(beam, dim=-1, largest=largest, sorted=True)
+        if order == "ascending_tail":  # the K best, but in ascending order
+            index = flat.argsort(dim=-1)[:, -beam:]
+            new_scores = flat.gather(1, index)
+        parent = {"divide": index // vocab, "modulo": index % beam, "floor_divide": torch.div(
+            index, vocab, rounding_mode="floor")}[parents]
+        return new_scores, parent, index % vocab
+    return beam_search_step
+
+
+# ---------------------------------------------------------------- beam_search_step, TensorFlow
+
+
+def tf_candidates(log_probs, scores, finished, pad_id, finished_rule="pad"):
+    candidates = scores[..., None] + log_probs  # (B, K, V)
+    if finished_rule == "extend":
+        return candidates
+    vocab = log_probs.shape[-1]
+    if finished_rule == "pad":
+        is_pad = tf.one_hot(pad_id, vocab, on_value=True, off_value=False)  # (V,)
+        only_pad = tf.where(is_pad, scores[..., None], -math.inf)
+    else:
+        only_pad = tf.broadcast_to(scores[..., None], tf.shape(candidates))
+    return tf.where(finished[..., None], only_pad, candidates)
+
+
+def tf_beam(order="topk", finished_rule="pad", parents="divide", add_scores=True, largest=True):
+    """The same learner in TensorFlow."""
+    def beam_search_step(log_probs, scores, finished, eos_id, pad_id):
+        batch, beam, vocab = log_probs.shape
+        base = scores if add_scores else tf.where(finished, scores, 0.0)
+        candidates = tf_candidates(log_probs, base, finished, pad_id, finished_rule)
+        if order == "per_beam":
+            tokens = tf.argmax(candidates, axis=-1, output_type=tf.int32)
+            return tf.reduce_max(candidates, -1), tf.broadcast_to(tf.range(beam), [batch, beam]), tokens
+        flat = tf.reshape(candidates, [batch, beam * vocab])
+        if order == "argsort":
+            index = tf.argsort(flat, axis=-1, direction="DESCENDING")[:, :beam]
+            new_scores = tf.gather(flat, index, batch_dims=1)
+        elif order == "two_stage":
+            per_beam, per_token = tf.math.top_k(candidates, k=beam)  # (B, K, K)
+            new_scores, pick = tf.math.top_k(tf.reshape(per_beam, [batch, -1]), k=beam)
+            index = (pick // beam) * vocab + tf.gather(tf.reshape(per_token, [batch, -1]), pick, batch_dims=1)
+        elif order == "ascending_tail":
+            index = tf.argsort(flat, axis=-1)[:, -beam:]
+            new_scores = tf.gather(flat, index, batch_dims=1)
+        elif largest:
+            new_scores, index = tf.math.top_k(flat, k=beam)
+        else:
+            negated, index = tf.math.top_k(-flat, k=beam)
+            new_scores = -negated
+        parent = {"divide": index // vocab, "modulo": index % beam,
+                  "floor_divide": tf.math.floordiv(index, vocab)}[parents]
+        return new_scores, parent, index % vocab
+    return beam_search_step
+
+
+BEAM = {"pytorch": torch_beam, "tensorflow": tf_beam}
+BEAM_CORRECT = {"topk": {}, "argsort": dict(order="argsort"), "two_stage": dict(order="two_stage"),
+                "floor_divide": dict(parents="floor_divide")}
+BEAM_MISTAKES = {
+    "best_token_per_beam": dict(order="per_beam"),
+    "parents_by_modulo": dict(parents="modulo"),
+    "finished_beams_extended": dict(finished_rule="extend"),
+    "scores_not_added": dict(add_scores=False),
+    "worst_first": dict(order="ascending_tail"),
+}
+
+
+@pytest.mark.parametrize("mistake, slip", [("finished_beams_every_token", dict(finished_rule="all_tokens")),
+                                           ("smallest_k", dict(largest=False))])
+def test_mistakes_tying_at_the_kth_place_are_rejected(fw, mistake, slip):
+    """Their candidates tie at the K-th place: rejected always, recognised when ties go to the lower index."""
+    result = evaluate("beam_search_step", fw, BEAM[fw.name](**slip))
+    assert result.status == "failed"
+    if result.mistake:
+        assert_mistake(result, checks.BEAM_SEARCH_STEP, mistake)
+    else:
+        assert result.hint.startswith("wrong values in the new scores on case ")
+
+
+@pytest.mark.parametrize("style", list(BEAM_CORRECT))
+def test_beam_search_step_correct_styles_pass(fw, style):
+    result = evaluate("beam_search_step", fw, BEAM[fw.name](**BEAM_CORRECT[style]))
+    assert result.status == "passed", result.hint
+    assert result.cases == 7
+
+
+@pytest.mark.parametrize("mistake", list(BEAM_MISTAKES))
+def test_beam_search_step_mistakes_get_their_hint(fw, mistake):
+    result = evaluate("beam_search_step", fw, BEAM[fw.name](**BEAM_MISTAKES[mistake]))
+    assert_mistake(result, checks.BEAM_SEARCH_STEP, mistake)
+
+
+def test_beam_search_ties_may_come_in_any_order(fw):
+    """Tied candidates swapped (the other beam of a tie first) still pass; the cases do have ties."""
+    right = BEAM[fw.name]()
+
+    def ties_reversed(*args):
+        new_scores, parents, tokens = (fw.to_numpy(part) for part in right(*args))
+        for row in range(len(new_scores)):
+            for k in range(new_scores.shape[1] - 1):
+                if new_scores[row, k] == new_scores[row, k + 1] and parents[row, k] < parents[row, k + 1]:
+                    for part in (parents, tokens):
+                        part[row, [k, k + 1]] = part[row, [k + 1, k]]
+        return tuple(fw.to_tensor(part) for part in (new_scores, parents, tokens))
+
+    cases = checks.BEAM_SEARCH_STEP.make_cases(np.random.default_rng(0))
+    tied = [case for case in cases if "ties" in case.label][0]
+    got = checks._beam_search_step(**tied.args)[0]
+    assert np.any(np.diff(got, axis=-1) == 0)
+    assert evaluate("beam_search_step", fw, ties_reversed).status == "passed"
+
+
+def test_beam_search_cases_cover_the_edges():
+    cases = checks.BEAM_SEARCH_STEP.make_cases(np.random.default_rng(0))
+    args = [case.args for case in cases]
+    assert any(a["scores"].shape[1] == 1 for a in args) and any(a["scores"].shape[0] > 1 for a in args)
+    assert any(np.isneginf(a["scores"]).any() for a in args) and any(a["finished"].all() for a in args)
+    assert any(a["pad_id"] != 0 for a in args)

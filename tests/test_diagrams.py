@@ -268,3 +268,71 @@ def test_unit04_figures_are_embedded_in_lesson_04():
     lesson = (COMMITTED.parent / "04_multi_head_attention.md").read_text(encoding="utf-8")
     for stem in ("multi_head", "rotary"):
         assert f"](figures/{stem}.svg)" in lesson
+
+
+# ---------------------------------------------------------------- unit 05
+
+def column(fig, x: float, tolerance: float = 0.3) -> list[str]:
+    """The texts drawn centred near x (inches), bottom to top."""
+    found = [(t.get_position()[1], t.get_text()) for t in fig.axes[0].texts
+             if t.get_text() and abs(t.get_position()[0] - x) < tolerance and t.get_ha() == "center"]
+    return [text for _, text in sorted(found)]
+
+
+def test_transformer_has_both_stacks_the_memory_and_the_tied_output():
+    fig = diagrams.transformer()
+    shown = texts(fig)
+    assert shown.count("masked self-attention") == 1 and shown.count("cross-attention") == 1
+    assert shown.count("multi-head self-attention") == 1 and shown.count("feed-forward") == 2
+    # Pre-LN: one LayerNorm in front of each of the 5 sub-layers, a final one per stack, 5 residual additions.
+    assert shown.count("LayerNorm") == 5 and shown.count("final LayerNorm") == 2 and shown.count("+") == 5
+    assert "output: $z = y\\, E^\\top + b$" in shown and "tied:\nthe\nsame\n$E$" in shown
+    assert "$\\sqrt{D}\\, E_{src}[\\mathrm{token}] + PE(p)$" in shown and "$\\sqrt{D}\\, E[\\mathrm{token}] + PE(p)$" in shown
+    assert "memory $M$ (B, S, D)" in shown and "keys and values" in joined(fig)
+    # The decoder column, bottom to top: masked self-attention, then cross-attention, then the FFN.
+    decoder = [t for t in column(fig, 6.15) if t in ("masked self-attention", "cross-attention", "feed-forward")]
+    assert decoder == ["masked self-attention", "cross-attention", "feed-forward"]
+    d, f, vocab = 128, 256, (56, 84)
+    total = vocab[0] * d + vocab[1] * d + vocab[1] + 2 * (4 * d * d + 4 * d) * 3 + 4 * (2 * d * f + f + d) \
+        + (2 * 2 + 2 * 3 + 2) * 2 * d
+    assert f"{total:,} parameters" in joined(fig)
+
+
+def test_pre_post_ln_puts_the_layernorm_after_the_addition_or_inside_the_branch():
+    fig = diagrams.pre_post_ln()
+    post, pre = column(fig, 2.3), column(fig, 6.6)
+    # Bottom to top: the equation under the panel, the layer from x to y, the panel's name on top.
+    assert post == ["$y = \\mathrm{LN}(x + f(x))$ per sub-layer; no final LN", "$x$", "self-attention", "+",
+                    "LayerNorm", "feed-forward", "+", "LayerNorm", "$y$", "post-LN (Vaswani et al. 2017)"]
+    assert pre == ["$y = x + f(\\mathrm{LN}(x))$ per sub-layer; final LN per stack", "$x$", "LayerNorm",
+                   "self-attention", "+", "LayerNorm", "feed-forward", "+", "$y$", "pre-LN (Xiong et al. 2020)"]
+    text = joined(fig)
+    assert "$y = \\mathrm{LN}(x + f(x))$" in text and "$y = x + f(\\mathrm{LN}(x))$" in text
+    assert "warm-up" in text and "final LN per stack" in text
+
+
+def test_kv_cache_recomputes_everything_without_and_one_column_with_the_cache():
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Rectangle
+
+    fig = diagrams.kv_cache()
+    computed, cached = to_rgba(diagrams.DECODER[1]), to_rgba(diagrams.ATTENTION[1])
+    cells = [p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_width() == 0.5]
+    left = [p.get_facecolor() for p in cells if p.get_x() < 4.5]
+    right = [p.get_facecolor() for p in cells if p.get_x() > 4.5]
+    n = len(diagrams.KV_TOKENS)
+    assert left == [computed] * len(left) and len(left) == 3 * n  # q, k, v for every position
+    assert right.count(computed) == 3 and right.count(cached) == 2 * (n - 1)  # q, k, v of the newest only
+    shown = texts(fig)
+    for s in range(n):
+        assert shown.count(f"$k_{s}$") == 2 and shown.count(f"$v_{s}$") == 2
+    assert shown.count(f"$q_{n - 1}$") == 2 and shown.count("$q_0$") == 1
+    rows, pairs = sum(range(1, 41)), sum(t * t for t in range(1, 41))
+    assert f"{rows} token rows and {pairs:,} (query, key) pairs" in joined(fig)
+    assert f"40 and {rows} with it" in joined(fig)
+
+
+def test_unit05_figures_are_embedded_in_lesson_05():
+    lesson = (COMMITTED.parent / "05_transformer.md").read_text(encoding="utf-8")
+    for stem in ("transformer", "pre_post_ln", "kv_cache"):
+        assert f"](figures/{stem}.svg)" in lesson

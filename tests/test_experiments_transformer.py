@@ -108,3 +108,63 @@ def test_rms_of_sinusoids_is_a_root_half():
 def test_unknown_framework_is_named():
     with pytest.raises(ValueError, match="'pytorch' or 'tensorflow', not 'jax'"):
         experiment.train_transformer("jax", toy_task(40, 8, seed=0, max_words=6), TINY, 2)
+
+
+def test_warmup_experiment_reuses_a_run_trained_the_same_way(monkeypatch):
+    trained = []
+
+    def fake_train(framework, task, sizes, steps, seed=0, name="", warmup=True, **changes):
+        trained.append((name, warmup, changes))
+        return experiment.Run(name, steps, [0.0], 1.0, setting={**changes, "warmup": warmup, "embedding_factor": 1.0})
+
+    monkeypatch.setattr(experiment, "train_transformer", fake_train)
+    sizes = dataclasses.replace(TINY, warmup_steps=5)
+    post = experiment.Run("post-LN", 5, [1.0], 2.0, setting={"norm": "post", "warmup": True, "embedding_factor": 1.0})
+    baseline = experiment.Run("unit 05", 5, [1.0], 2.0, setting={"warmup": True, "embedding_factor": 1.0})
+    other_steps = experiment.Run("post-LN, longer", 9, [1.0], 2.0, setting=post.setting)
+    runs = experiment.warmup_experiment("pytorch", None, sizes, reuse={"a": post, "b": baseline, "c": other_steps})
+    assert list(runs) == ["pre-LN, with warm-up", "pre-LN, no warm-up", "post-LN, with warm-up", "post-LN, no warm-up"]
+    assert runs["post-LN, with warm-up"].history == [1.0] and runs["pre-LN, with warm-up"].seconds == 2.0
+    assert trained == [("pre-LN, no warm-up", False, {"norm": "pre"}), ("post-LN, no warm-up", False, {"norm": "post"})]
+    assert experiment.warmup_experiment("pytorch", None, dataclasses.replace(TINY, warmup_steps=0)) == {}
+
+
+@pytest.fixture
+def one_thread():
+    """Train as the notebooks do (seq2bert.session): one thread is faster for so small a model."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_a_tiny_main_run_race_and_beam_in_each_framework(framework, one_thread):
+    task = toy_task(TINY.toy_train, TINY.eval_pairs, seed=0, max_words=TINY.max_words)
+    run = experiment.main_run(framework, task, TINY, seed=0)
+    assert run.steps == 4 and len(run.history) == 4 and all(np.isfinite(run.history))
+    assert [point["step"] for point in run.checkpoints] == [2, 4]
+    assert 0 < run.checkpoints[0]["seconds"] <= run.checkpoints[1]["seconds"] == run.seconds
+    assert run.scores["count"] == TINY.eval_pairs and 0.0 <= run.scores["token_accuracy"] <= 1.0
+    assert run.setting == {"warmup": True, "embedding_factor": 1.0}
+    rivals = experiment.baselines(framework, task, TINY, seed=0)
+    assert list(rivals) == ["attention RNN (unit 02)"]  # plain_steps=0 skips unit 01's model
+    rnn = rivals["attention RNN (unit 02)"]
+    assert rnn.scores["count"] == TINY.eval_pairs and len(rnn.checkpoints) == 2
+    outcome = experiment.race(run, rnn, bucket="4–10")
+    assert outcome["seconds"] == min(run.seconds, rnn.seconds) and set(outcome) == {"seconds", run.name, rnn.name}
+    beam = experiment.greedy_against_beam(framework, run, task, TINY)
+    assert beam["greedy"]["count"] == beam["beam"]["count"] == TINY.beam_pairs
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_embedding_scale_shows_positions_drowned_by_n01_embeddings(framework):
+    task = toy_task(200, 10, seed=0, max_words=10)
+    sizes = dataclasses.replace(TINY, width=128, heads=4)
+    scale = experiment.embedding_scale(framework, task, sizes)
+    assert scale["position_rms"] == pytest.approx(math.sqrt(0.5), abs=1e-6)
+    assert 0.8 < scale["token_rms"] < 1.2  # N(0, 1/D) x sqrt(D): RMS about 1, next to positions of 0.71
+    assert scale["token_rms_scaled"] == pytest.approx(math.sqrt(128) * scale["token_rms"], rel=1e-5)
+    assert scale["ratio_scaled"] > 14  # ~11.3 / 0.71: the positions are a rounding error

@@ -599,3 +599,200 @@ TITLES.update({
     "multi_head": "Multi-head attention: split into heads, attend per head, merge, project",
     "rotary": "Rotary position embedding: pairs turned by the angle p times theta_i",
 })
+
+
+# ---------------------------------------------------------------- unit 05
+
+STREAM = ENCODER[0]  # the residual stream is drawn in the encoder's blue in both LN panels
+
+
+def _plus(ax, x: float, y: float, r: float = 0.13, colour: str = INK) -> None:
+    """The residual addition: a small circle with a plus."""
+    ax.add_patch(_circle(x, y, r, (colour, "#FFFFFF")))
+    _label(ax, x, y, "+", ha="center", va="center", size=_FONT)
+
+
+def _residual(ax, x: float, y0: float, y_plus: float, reach: float, colour: str = STREAM) -> None:
+    """The identity path: branch off at (x, y0), run left of the sub-layer, join the + at (x, y_plus)."""
+    left = x - reach
+    ax.plot([x], [y0], marker="o", markersize=3.5, color=colour)
+    _arrow(ax, [(x, y0), (left, y0), (left, y_plus), (x - 0.13, y_plus)], colour)
+
+
+def _sublayer(ax, x: float, y0: float, w: float, boxes: Sequence[tuple[str, tuple[str, str]]]) -> float:
+    """Boxes stacked upwards from the stream point (x, y0) inside a residual branch; returns the top of the +."""
+    y = y0 + 0.1
+    for text, colours in boxes:
+        _arrow(ax, [(x, y), (x, y + 0.08)])
+        _box(ax, x, y + 0.23, w, 0.3, text, colours, size=9.0)
+        y += 0.38
+    _arrow(ax, [(x, y), (x, y + 0.1)])
+    _plus(ax, x, y + 0.23)
+    _residual(ax, x, y0 + 0.05, y + 0.23, w / 2 + 0.2)
+    return y + 0.36
+
+
+TRANSFORMER_SOURCE = ("the", "big", "cat")
+TRANSFORMER_TARGET_IN = ("<bos>", "le", "chatol", "grandin")
+
+
+def transformer():
+    """The encoder-decoder Transformer (pre-LN): embeddings, N encoder and N decoder layers, tied output."""
+    import matplotlib
+    from matplotlib.patches import FancyBboxPatch
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 6.75)
+        _label(ax, 0.15, 6.63, "The Transformer (pre-LN): N encoder layers, N decoder layers, tied output",
+               size=11, ha="left", va="top", fontweight="bold")
+        enc_x, dec_x, w = 2.55, 6.15, 2.2
+        # Inputs and embeddings.
+        _label(ax, enc_x, 0.25, "source  " + "  ".join(TRANSFORMER_SOURCE), ha="center", va="center",
+               family="monospace", size=9.0)
+        _label(ax, dec_x, 0.25, "tgt_in  " + "  ".join(TRANSFORMER_TARGET_IN), ha="center", va="center",
+               family="monospace", size=9.0)
+        for x, colours, matrix in ((enc_x, ENCODER, "E_{src}"), (dec_x, DECODER, "E")):
+            _arrow(ax, [(x, 0.4), (x, 0.6)])
+            _box(ax, x, 0.78, w, 0.36, f"$\\sqrt{{D}}\\, {matrix}[\\mathrm{{token}}] + PE(p)$", colours, size=9.0)
+            _arrow(ax, [(x, 0.96), (x, 1.25)])
+        frame = dict(boxstyle="round,pad=0,rounding_size=0.1", facecolor="none", linewidth=1.0, linestyle="--")
+        # Encoder layer: self-attention and feed-forward, each "LN, then the sub-layer" in a residual branch.
+        top = _sublayer(ax, enc_x, 1.25, w, [("LayerNorm", CONTEXT), ("multi-head self-attention", ATTENTION)])
+        top = _sublayer(ax, enc_x, top, w, [("LayerNorm", CONTEXT), ("feed-forward", ENCODER)])
+        ax.add_patch(FancyBboxPatch((enc_x - w / 2 - 0.35, 1.15), w + 0.55, top - 1.1, edgecolor=ENCODER[0], **frame))
+        _label(ax, enc_x - w / 2 - 0.45, (1.15 + top) / 2, "encoder\nlayer\n× N", ha="right", va="center",
+               colour=ENCODER[0])
+        _arrow(ax, [(enc_x, top), (enc_x, top + 0.2)])
+        memory_y = top + 0.35
+        _box(ax, enc_x, memory_y, w, 0.3, "final LayerNorm", CONTEXT, size=9.0)
+        _label(ax, enc_x, memory_y + 0.22, "memory $M$ (B, S, D)", ha="center", va="bottom", colour=ENCODER[0])
+        # Decoder layer: masked self-attention, cross-attention, feed-forward.
+        top = _sublayer(ax, dec_x, 1.25, w, [("LayerNorm", CONTEXT), ("masked self-attention", ATTENTION)])
+        cross_y = top + 0.1 + 0.38 + 0.23
+        top = _sublayer(ax, dec_x, top, w, [("LayerNorm", CONTEXT), ("cross-attention", ATTENTION)])
+        top = _sublayer(ax, dec_x, top, w, [("LayerNorm", CONTEXT), ("feed-forward", DECODER)])
+        ax.add_patch(FancyBboxPatch((dec_x - w / 2 - 0.35, 1.15), w + 0.55, top - 1.1, edgecolor=DECODER[0], **frame))
+        _label(ax, dec_x + w / 2 + 0.3, 2.0, "decoder\nlayer\n× N", ha="left", va="center", colour=DECODER[0])
+        _arrow(ax, [(dec_x, top), (dec_x, top + 0.2)])
+        _box(ax, dec_x, top + 0.35, w, 0.3, "final LayerNorm", CONTEXT, size=9.0)
+        _arrow(ax, [(dec_x, top + 0.5), (dec_x, top + 0.7)])
+        out_y = top + 0.88
+        _box(ax, dec_x, out_y, w, 0.36, "output: $z = y\\, E^\\top + b$", OUTPUT, size=9.0)
+        _label(ax, dec_x, out_y + 0.25, "softmax $\\to p(y_{t+1} \\mid y_0 \\dots y_t, x)$", ha="center",
+               va="bottom", size=9.0)
+        # The memory feeds every decoder layer's cross-attention as keys and values.
+        bus_x = 4.25
+        _arrow(ax, [(enc_x + w / 2, memory_y), (bus_x, memory_y), (bus_x, cross_y), (dec_x - w / 2, cross_y)],
+               ENCODER[0])
+        _label(ax, bus_x - 0.5, memory_y + 0.5, "keys and values of\nevery decoder layer's\ncross-attention",
+               ha="center", va="bottom", size=_SMALL, colour=ENCODER[0])
+        # Weight tying: the output layer uses the target embedding matrix.
+        tie_x = dec_x + w / 2 + 0.7
+        ax.plot([dec_x + w / 2, tie_x, tie_x, dec_x + w / 2], [0.78, 0.78, out_y, out_y], color=OUTPUT[0],
+                linewidth=1.3, linestyle=":")
+        _label(ax, tie_x + 0.06, (0.78 + out_y) / 2 + 0.6, "tied:\nthe\nsame\n$E$", ha="left", va="center",
+               size=_SMALL, colour=OUTPUT[0])
+        _label(ax, 0.15, 5.55, "causal mask in the decoder's self-attention:\nposition $t$ reads positions "
+               "$0 \\dots t$ only", ha="left", va="center", size=_SMALL)
+        _label(ax, 0.15, 4.95, "our model: $D$ = 128, $H$ = 4, N = 2,\n$F$ = 256: 681,044 parameters",
+               ha="left", va="center", size=_SMALL)
+    return fig
+
+
+def pre_post_ln():
+    """One encoder layer in the paper's post-LN order and in the pre-LN order, the residual stream in blue."""
+    import matplotlib
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 4.4)
+        _label(ax, 0.15, 4.28, "Where the LayerNorm sits: post-LN (the paper) and pre-LN (most later models)",
+               size=11, ha="left", va="top", fontweight="bold")
+        w, head = 1.9, 3.72
+        # Post-LN: x -> f -> + -> LN, twice; the LayerNorms sit ON the residual stream.
+        x = 2.3
+        _label(ax, x, head, "post-LN (Vaswani et al. 2017)", ha="center", va="center", fontweight="bold")
+        _label(ax, x, 0.5, "$x$", ha="center", va="center")
+        y = 0.62
+        for name, colours in (("self-attention", ATTENTION), ("feed-forward", ENCODER)):
+            top = _sublayer(ax, x, y, w, [(name, colours)])
+            _arrow(ax, [(x, top), (x, top + 0.08)], STREAM)
+            _box(ax, x, top + 0.23, w, 0.3, "LayerNorm", CONTEXT, size=9.0)
+            y = top + 0.38
+        _arrow(ax, [(x, y), (x, y + 0.12)])
+        _label(ax, x, y + 0.22, "$y$", ha="center", va="center")
+        _label(ax, x, 0.15, "$y = \\mathrm{LN}(x + f(x))$ per sub-layer; no final LN", ha="center", va="center",
+               size=9.0)
+        _label(ax, x + w / 2 + 0.15, 1.9, "LayerNorm ON the\nstream: every\ngradient passes\nthrough it;\n"
+               "needs warm-up", ha="left", va="center", size=_SMALL, colour=CONTEXT[0])
+        # Pre-LN: x + f(LN(x)); the stream is only ever added to, and a final LayerNorm closes the stack.
+        x = 6.6
+        _label(ax, x, head, "pre-LN (Xiong et al. 2020)", ha="center", va="center", fontweight="bold")
+        _label(ax, x, 0.5, "$x$", ha="center", va="center")
+        y = 0.62
+        for name, colours in (("self-attention", ATTENTION), ("feed-forward", ENCODER)):
+            y = _sublayer(ax, x, y, w, [("LayerNorm", CONTEXT), (name, colours)])
+        _arrow(ax, [(x, y), (x, y + 0.12)], STREAM)
+        _label(ax, x, y + 0.22, "$y$", ha="center", va="center")
+        _label(ax, x, 0.15, "$y = x + f(\\mathrm{LN}(x))$ per sub-layer; final LN per stack", ha="center",
+               va="center", size=9.0)
+        _label(ax, x + w / 2 + 0.15, 1.9, "the stream is\nonly added to:\na clean path\nfor gradients",
+               ha="left", va="center", size=_SMALL, colour=STREAM)
+    return fig
+
+
+KV_TOKENS = ("<bos>", "le", "chatol", "noirel")
+
+
+def kv_cache():
+    """One decoder layer at step 4: without a cache every position is recomputed; with one, a column is appended."""
+    import matplotlib
+    from matplotlib.patches import Rectangle
+
+    with matplotlib.rc_context(_RC):
+        fig, ax = _canvas(9.0, 4.7)
+        _label(ax, 0.15, 4.58, "The key/value cache: one decoder layer's self-attention at step 4",
+               size=11, ha="left", va="top", fontweight="bold")
+        cell, gap = 0.5, 0.12
+        computed, cached = DECODER, ATTENTION
+        for panel, (x0, title) in enumerate(((0.45, "without cache: the whole prefix again"),
+                                              (4.95, "with cache: one new column"))):
+            _label(ax, x0, 4.1, title, ha="left", va="center", fontweight="bold")
+            n = len(KV_TOKENS)
+            for s, word in enumerate(KV_TOKENS):
+                x = x0 + 0.55 + s * (cell + gap) + cell / 2
+                new = s == n - 1
+                colours = computed if (panel == 0 or new) else cached
+                for row, (name, y) in enumerate((("k", 2.95), ("v", 2.3))):
+                    ax.add_patch(Rectangle((x - cell / 2, y - cell / 2), cell, cell, facecolor=colours[1],
+                                           edgecolor=colours[0], linewidth=1.2))
+                    _label(ax, x, y, f"${name}_{s}$", ha="center", va="center", size=9.0)
+                _label(ax, x, 1.75, word, ha="center", va="center", family="monospace", size=_SMALL)
+                if panel == 0 or new:
+                    # A query for every position recomputed, though only the last one's output is new.
+                    ax.add_patch(Rectangle((x - cell / 2, 3.55 - 0.2), cell, 0.4, facecolor=computed[1],
+                                           edgecolor=computed[0], linewidth=1.2))
+                    _label(ax, x, 3.55, f"$q_{s}$", ha="center", va="center", size=9.0)
+            _label(ax, x0 + 0.45, 2.95, "keys", ha="right", va="center", size=_SMALL)
+            _label(ax, x0 + 0.45, 2.3, "values", ha="right", va="center", size=_SMALL)
+            _label(ax, x0 + 0.45, 3.55, "queries", ha="right", va="center", size=_SMALL)
+        # The legend and the counts of lesson 05, section 9.
+        for i, (colours, text) in enumerate(((computed, "computed at this step"),
+                                             (cached, "read from the cache (computed at an earlier step)"))):
+            y = 1.2 - 0.35 * i
+            ax.add_patch(Rectangle((0.45, y - 0.1), 0.2, 0.2, facecolor=colours[1], edgecolor=colours[0]))
+            _label(ax, 0.75, y, text, ha="left", va="center", size=_SMALL)
+        _label(ax, 4.95, 1.2, "per layer: $K, V$ (B, H, $t$, $D_h$); step $t$ appends one column",
+               ha="left", va="center", size=_SMALL)
+        _label(ax, 4.95, 0.85, "$q_3$ reads $k_0 \\dots k_3$: no mask needed, the cache is the past",
+               ha="left", va="center", size=_SMALL)
+        _label(ax, 0.15, 0.3, "Decoding 40 tokens, per layer: 820 token rows and 22,140 (query, key) pairs "
+               "without the cache, 40 and 820 with it. Same result.", ha="left", va="center", size=9.0)
+    return fig
+
+
+FIGURES.update({"transformer": transformer, "pre_post_ln": pre_post_ln, "kv_cache": kv_cache})
+TITLES.update({
+    "transformer": "The encoder-decoder Transformer, pre-LN, with a tied output layer",
+    "pre_post_ln": "Post-LN and pre-LN layers: where the LayerNorm sits on the residual stream",
+    "kv_cache": "The key/value cache: each decoding step appends one key and one value per layer",
+})

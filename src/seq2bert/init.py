@@ -53,6 +53,11 @@ def token_embedding(rng: np.random.Generator, shapes: Shapes) -> dict[str, np.nd
     return {name: rng.standard_normal(shape) / np.sqrt(shape[-1]) for name, shape in shapes.items()}
 
 
+def tied_output(rng: np.random.Generator, shapes: Shapes) -> dict[str, np.ndarray]:
+    """Bias 0 for an output projection that reuses the target embedding (drawn there); draws nothing."""
+    return {"bias": np.zeros(shapes["bias"])}
+
+
 class Registry:
     """Values keyed by layer type; a layer finds the entry of its class or nearest base class."""
 

@@ -8,7 +8,9 @@ decoder_layer(layer, x, memory, self_mask, memory_mask) runs a real DecoderLayer
 the pre-LN or post-LN order its `norm_first` says, dropout off (the check's layers are in eval mode).
 beam_search_step keeps the K best of the K * V candidates of each sentence, best first; a finished
 beam offers exactly one candidate, pad_id with its score unchanged. Where candidates tie, any order
-of the tied ones is accepted.
+of the tied ones is accepted (the cases never tie at the K-th place; a mistake that makes such ties,
+like a finished beam offering every token, gets its hint only if the learner's sort breaks ties by
+lower index, as NumPy's stable sort and tf.math.top_k do).
 Shape legend: B batch, S source length, T target length, D width, H heads, Dh head width,
 F feed-forward width, V vocabulary, K beam size.
 """
@@ -549,26 +551,32 @@ def _beam_search_step(log_probs, scores, finished, eos_id, pad_id):
 
 
 def _canonical_ties(result, case: Case):
-    """Tied candidates in a fixed order, so any tie-breaking is accepted; a result not best-first is left as is."""
+    """Tied candidates in a fixed order, so any tie-breaking is accepted; a result not sorted is left as is."""
     new_scores, parents, tokens = (np.asarray(part) for part in result)
     if new_scores.ndim != 2 or parents.shape != new_scores.shape or tokens.shape != new_scores.shape:
         return result
     rounded = np.round(new_scores.astype(np.float64), _TIE_DECIMALS)
     with np.errstate(invalid="ignore"):
-        if not np.all((np.diff(rounded, axis=-1) <= 0) | np.isnan(np.diff(rounded, axis=-1))):
-            return result
-    order = np.stack([np.lexsort((tokens[b], parents[b], -rounded[b])) for b in range(len(rounded))])  # (B, K)
+        steps = np.diff(rounded, axis=-1)
+        steps = np.where(np.isnan(steps), 0.0, steps)  # -inf next to -inf
+    if np.all(steps <= 0):
+        key = -rounded  # best first, as asked
+    elif np.all(steps >= 0):
+        key = rounded  # worst first: a known mistake, whose ties are put in order too
+    else:
+        return result
+    order = np.stack([np.lexsort((tokens[b], parents[b], key[b])) for b in range(len(rounded))])  # (B, K)
     return tuple(np.take_along_axis(part, order, axis=-1) for part in (new_scores, parents, tokens))
 
 
-def _beam_mistake(finished_rule="pad", add_scores=True, ascending=False, parents="divide"):
+def _beam_mistake(finished_rule="pad", add_scores=True, ascending=False, smallest=False, parents="divide"):
     def wrong(log_probs, scores, finished, eos_id, pad_id):
         base = scores if add_scores else np.where(finished, scores, 0.0)
         token, rule = (eos_id, "pad") if finished_rule == "eos" else (pad_id, finished_rule)
         candidates = _candidates(log_probs, base, finished, token, finished_rule=rule)
         beam, vocab = scores.shape[-1], log_probs.shape[-1]
         flat = candidates.reshape(len(scores), -1)  # (B, K * V)
-        order = np.argsort(-flat, axis=-1, kind="stable")[:, :beam]
+        order = np.argsort(flat if smallest else -flat, axis=-1, kind="stable")[:, :beam]
         if ascending:
             order = order[:, ::-1]
         best = np.take_along_axis(flat, order, axis=-1)
@@ -623,6 +631,9 @@ BEAM_SEARCH_STEP = Exercise(
                 "the token's log-probability, scores[..., None] + log_probs"),
         Mistake("worst_first", _beam_mistake(ascending=True),
                 "the new beams come worst first: sort them best first (largest score first)"),
+        Mistake("smallest_k", _beam_mistake(smallest=True),
+                "you kept the K lowest-scoring candidates: keep the K highest, best first (topk's default; "
+                "an ascending sort puts the worst first)"),
     ),
 )
 

@@ -50,6 +50,7 @@ class Run:
     scores: dict | None = None  # metrics.evaluate of greedy translations of every held-out pair (None: not scored)
     checkpoints: list = field(default_factory=list)  # dicts: step, seconds, token_accuracy, exact_match, ...
     model: object = field(repr=False, default=None)  # the trained model (heat-maps, decoding)
+    setting: dict = field(default_factory=dict)  # config changes, warmup and embedding_factor it was trained with
 
     @property
     def seconds_per_step(self) -> float:
@@ -140,7 +141,8 @@ def train_transformer(framework: str, task: Task, sizes: TransformerSizes, steps
         on_checkpoint=on_checkpoint, every=every)
     seconds = checkpoints[-1]["seconds"] if checkpoints and checkpoints[-1]["step"] == steps else None
     seconds = seconds if seconds is not None else time.perf_counter() - start
-    run = Run(name, steps, list(history), seconds, checkpoints=checkpoints, model=model)
+    run = Run(name, steps, list(history), seconds, checkpoints=checkpoints, model=model,
+              setting={**changes, "warmup": warmup, "embedding_factor": embedding_factor})
     if evaluate:
         run.scores = greedy_scores(framework, model, task)
     return run
@@ -225,11 +227,13 @@ def ablations(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0
             for name, changes in settings.items()}
 
 
-def warmup_experiment(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0) -> dict:
+def warmup_experiment(framework: str, task: Task, sizes: TransformerSizes, seed: int = 0,
+                      reuse: dict | None = None) -> dict:
     """{name: Run}: pre-LN and post-LN, each with and without warm-up, at `sizes.warmup_steps` (0: skip).
 
-    Only the loss curves and the final greedy scores matter here; Xiong et al. (2020) explain
-    why post-LN needs the warm-up: at initialisation its last layers get the largest gradients.
+    A run in `reuse` (e.g. `ablations`' "post-LN") trained the same way for as many steps is
+    taken instead of trained again. Xiong et al. (2020) explain why post-LN needs the warm-up:
+    at initialisation its last layers get the largest gradients.
     """
     if not sizes.warmup_steps:
         return {}
@@ -237,8 +241,11 @@ def warmup_experiment(framework: str, task: Task, sizes: TransformerSizes, seed:
     for norm in ("pre", "post"):
         for warmup in (True, False):
             name = f"{norm}-LN, {'with' if warmup else 'no'} warm-up"
-            runs[name] = train_transformer(framework, task, sizes, sizes.warmup_steps, seed=seed, name=name,
-                                           warmup=warmup, norm=norm)
+            setting = {"norm": norm, "warmup": warmup, "embedding_factor": 1.0}
+            same = [run for run in (reuse or {}).values() if run is not None and run.steps == sizes.warmup_steps
+                    and {"norm": "pre", **run.setting} == setting]
+            runs[name] = dataclasses.replace(same[0], name=name) if same else train_transformer(
+                framework, task, sizes, sizes.warmup_steps, seed=seed, name=name, warmup=warmup, norm=norm)
     return runs
 
 

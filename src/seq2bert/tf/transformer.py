@@ -1,25 +1,32 @@
-"""A small Transformer encoder (pre-LN) and a per-position tagger on top, in Keras 3 (twin: seq2bert.torch.transformer).
+"""The Transformer (Vaswani et al. 2017) in Keras 3: encoder, decoder, tied output, cached decoding (twin: seq2bert.torch.transformer).
 
-Pre-LN (Xiong et al. 2020): each sub-layer reads a layer-normalised copy of the residual stream
-and adds its result back, x + f(LN(x)); one final LayerNorm closes the stack. Positions enter
-in one of four ways (EncoderConfig.positions): "none" (the model is then permutation
-equivariant), "sinusoidal" or "learned" vectors added to the token embeddings, or "rotary"
-(queries and keys rotated inside every attention layer). Names match the PyTorch twin, so
-weights map by layer path (seq2bert.tf.weights); LayerNorm uses PyTorch's epsilon 1e-5.
+Residual branches come in two orders (config.norm). Pre-LN (Xiong et al. 2020): each sub-layer
+reads a layer-normalised copy of the residual stream and adds its result back, x + f(LN(x)), and
+one final LayerNorm closes each stack. Post-LN (the paper): LN(x + f(x)), no final LayerNorm.
+Positions enter in one of four ways (EncoderConfig.positions): "none" (the encoder is then
+permutation equivariant), "sinusoidal" or "learned" vectors added to the token embeddings, or
+"rotary" (queries and keys rotated inside every attention layer; encoder only). Names match the
+PyTorch twin, so weights map by layer path (seq2bert.tf.weights); LayerNorm uses PyTorch's
+epsilon 1e-5. Keras masks are not used: every mask here is an explicit argument (True = may attend).
 
-Shape legend: B batch, T sequence length, D model width, H heads, Dh head width, F feed-forward
-width, V vocabulary.
+Shape legend: B batch, S source length, T target (or sequence) length, D model width, H heads,
+Dh head width, F feed-forward width, V vocabulary.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from seq2bert import init
-from seq2bert.configs import EncoderConfig
-from seq2bert.tf.attention import MultiHeadAttention
+from seq2bert.configs import ACTIVATIONS, EncoderConfig, TransformerConfig
+from seq2bert.data.text import Vocab
+from seq2bert.tf import ops
+from seq2bert.tf.attention import MultiHeadAttention, combine_masks
+from seq2bert.tf.masks import causal_mask
 from seq2bert.tf.positional import LearnedPositions, sinusoidal_encoding
 from seq2bert.tf.weights import Layout, initial_weights, load_torch_state, register_layout
 
@@ -42,40 +49,52 @@ def layer_norm(name: str) -> keras.layers.LayerNormalization:
 
 
 class FeedForward(keras.layers.Layer):
-    """The position-wise network: ReLU(x W_1 + b_1) W_2 + b_2, the same at every position."""
+    """The position-wise network: act(x W_1 + b_1) W_2 + b_2, the same at every position (act ReLU or GELU)."""
 
-    def __init__(self, width: int, ffn: int, **kwargs):
+    def __init__(self, width: int, ffn: int, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, not {activation!r}")
+        self.activation = activation
         self.w_1 = keras.layers.Dense(ffn, name="w_1")
         self.w_2 = keras.layers.Dense(width, name="w_2")
 
     def call(self, x):
-        return self.w_2(tf.nn.relu(self.w_1(x)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
+        h = self.w_1(x)  # (B, T, D) -> (B, T, F)
+        # Exact GELU, x * Phi(x), as torch's nn.GELU() (BERT); tanh-approximated would differ by ~1e-4.
+        h = tf.nn.relu(h) if self.activation == "relu" else tf.nn.gelu(h, approximate=False)
+        return self.w_2(h)  # (B, T, F) -> (B, T, D)
 
 
 class EncoderLayer(keras.layers.Layer):
-    """Self-attention then feed-forward, each as a pre-LN residual branch: x + f(LN(x))."""
+    """Self-attention then feed-forward, each a residual branch: pre-LN x + f(LN(x)), or post-LN LN(x + f(x))."""
 
     def __init__(self, config: EncoderConfig, **kwargs):
         super().__init__(**kwargs)
+        self.norm_first = config.norm == "pre"
         self.attention_norm = layer_norm("attention_norm")
         self.attention = MultiHeadAttention(config.width, config.heads, rotary=config.positions == "rotary",
                                             name="attention")
         self.ffn_norm = layer_norm("ffn_norm")
-        self.ffn = FeedForward(config.width, config.ffn, name="ffn")
+        self.ffn = FeedForward(config.width, config.ffn, config.activation, name="ffn")
         self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
 
     def call(self, x, attention_mask=None, training=None):
         """x (B, T, D), attention_mask bool broadcastable to (B, H, T, T) -> x (B, T, D), weights (B, H, T, T)."""
-        h = self.attention_norm(x)
-        attended, weights = self.attention(h, h, h, attention_mask)  # queries, keys and values from one sequence
-        x = x + self.dropout(attended, training=training)
-        x = x + self.dropout(self.ffn(self.ffn_norm(x)), training=training)
+        if self.norm_first:
+            h = self.attention_norm(x)
+            attended, weights = self.attention(h, h, h, attention_mask)  # queries, keys and values from one sequence
+            x = x + self.dropout(attended, training=training)
+            x = x + self.dropout(self.ffn(self.ffn_norm(x)), training=training)
+        else:
+            attended, weights = self.attention(x, x, x, attention_mask)
+            x = self.attention_norm(x + self.dropout(attended, training=training))
+            x = self.ffn_norm(x + self.dropout(self.ffn(x), training=training))
         return x, weights
 
 
 class Encoder(keras.layers.Layer):
-    """Token embeddings (+ positions), `config.layers` pre-LN layers, a final LayerNorm."""
+    """Token embeddings (+ positions), `config.layers` layers, and a final LayerNorm when pre-LN (`norm` None when post-LN)."""
 
     def __init__(self, config: EncoderConfig, **kwargs):
         super().__init__(**kwargs)
@@ -86,7 +105,7 @@ class Encoder(keras.layers.Layer):
         # A fixed table, not a weight: (max_length, D).
         self.sinusoid = sinusoidal_encoding(config.max_length, config.width) if config.positions == "sinusoidal" else None
         self.layers = [EncoderLayer(config, name=f"layers_{i}") for i in range(config.layers)]
-        self.norm = layer_norm("norm")
+        self.norm = layer_norm("norm") if config.norm == "pre" else None
         self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
         # A `mask` keyword is, to Keras, a padding mask; ours is one, (B, T), so let Keras pass it on.
         self.supports_masking = True
@@ -99,18 +118,295 @@ class Encoder(keras.layers.Layer):
         for layer in self.layers:
             x, layer_weights = layer(x, attend, training=training)  # (B, T, D), (B, H, T, T)
             weights.append(layer_weights)
-        x = self.norm(x)
+        if self.norm is not None:
+            x = self.norm(x)
         return (x, weights) if return_weights else x
 
     def embed(self, tokens):
         """Token vectors plus, if the config says so, added position vectors: (B, T) -> (B, T, D)."""
         _check_tokens(tokens, self.config)
-        x = self.embedding(tokens)  # (B, T) -> (B, T, D)
-        if self.sinusoid is not None:
-            x = x + self.sinusoid[: tf.shape(tokens)[1]]  # (B, T, D) + (T, D)
-        elif self.positions is not None:
-            x = self.positions(x)
-        return x
+        return _add_positions(self, self.embedding(tokens))  # (B, T) -> (B, T, D)
+
+
+def _add_positions(stack, x, offset: int = 0):
+    """x (B, T, D) at positions offset .. offset+T-1 plus the stack's position vectors, if it has any."""
+    length = tf.shape(x)[1]
+    if stack.sinusoid is not None:
+        return x + stack.sinusoid[offset: offset + length]  # (B, T, D) + (T, D)
+    if stack.positions is not None:
+        return x + stack.positions.embedding(tf.range(offset, offset + length))  # (B, T, D) + (T, D)
+    return x
+
+
+# ---------------------------------------------------------------- the decoder (unit 05)
+
+
+def decoder_layer(layer, x, memory, self_mask, memory_mask):
+    """One decoder layer: masked self-attention, cross-attention over the memory, feed-forward.
+
+    x (B, T, D), memory (B, S, D), self_mask bool broadcastable to (B, 1, T, T) (causal & target
+    padding), memory_mask broadcastable to (B, 1, T, S). Reads only the DecoderLayer attributes
+    named below. Returns x (B, T, D) and the cross-attention weights (B, H, T, S).
+    """
+    if layer.norm_first:  # x + drop(f(LN(x))) three times
+        h = layer.self_attention_norm(x)
+        attended, _ = layer.self_attention(h, h, h, self_mask)
+        x = x + layer.dropout(attended)
+        h = layer.cross_attention_norm(x)
+        attended, weights = layer.cross_attention(h, memory, memory, memory_mask)  # queries from the target
+        x = x + layer.dropout(attended)
+        x = x + layer.dropout(layer.ffn(layer.ffn_norm(x)))
+    else:  # LN(x + drop(f(x))) three times
+        attended, _ = layer.self_attention(x, x, x, self_mask)
+        x = layer.self_attention_norm(x + layer.dropout(attended))
+        attended, weights = layer.cross_attention(x, memory, memory, memory_mask)
+        x = layer.cross_attention_norm(x + layer.dropout(attended))
+        x = layer.ffn_norm(x + layer.dropout(layer.ffn(x)))
+    return x, weights
+
+
+class DecoderLayer(keras.layers.Layer):
+    """Masked self-attention, cross-attention over the encoder's memory, feed-forward; norm order from config.norm."""
+
+    def __init__(self, config: TransformerConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.norm_first = config.norm == "pre"
+        self.self_attention_norm = layer_norm("self_attention_norm")
+        self.self_attention = MultiHeadAttention(config.width, config.heads, name="self_attention")
+        self.cross_attention_norm = layer_norm("cross_attention_norm")
+        self.cross_attention = MultiHeadAttention(config.width, config.heads, name="cross_attention")
+        self.ffn_norm = layer_norm("ffn_norm")
+        self.ffn = FeedForward(config.width, config.ffn, config.activation, name="ffn")
+        self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
+
+    def call(self, x, memory, self_mask=None, memory_mask=None, training=None):
+        """x (B, T, D), memory (B, S, D), masks as decoder_layer -> x (B, T, D), cross weights (B, H, T, S)."""
+        # Sub-layers called inside this call see `training` (Keras passes it down), so dropout follows it.
+        return decoder_layer(self, x, memory, self_mask, memory_mask)
+
+    def step(self, x, keys, values, cross, memory_mask, position: int):
+        """One new position with cached keys and values (inference: no dropout).
+
+        x (B, 1, D) at `position`; keys, values (B, H, t, Dh) of the earlier positions; cross = (k, v)
+        of the memory, (B, H, S, Dh) each. Returns x (B, 1, D), keys and values (B, H, t+1, Dh) and
+        the cross-attention weights (B, H, 1, S).
+        """
+        h = self.self_attention_norm(x) if self.norm_first else x
+        k, v = self.self_attention.project_keys_values(h, h)  # (B, H, 1, Dh) each: only the new position
+        keys, values = tf.concat([keys, k], axis=2), tf.concat([values, v], axis=2)  # -> (B, H, t+1, Dh)
+        # No mask: the newest position may see every earlier one, and nothing later exists yet.
+        attended, _ = self.self_attention.attend(h, keys, values, query_offset=position)
+        x = self._residual(x, attended, self.self_attention_norm)
+        h = self.cross_attention_norm(x) if self.norm_first else x
+        attended, weights = self.cross_attention.attend(h, *cross, memory_mask)
+        x = self._residual(x, attended, self.cross_attention_norm)
+        h = self.ffn_norm(x) if self.norm_first else x
+        return self._residual(x, self.ffn(h), self.ffn_norm), keys, values, weights
+
+    def _residual(self, x, branch, norm):
+        return x + branch if self.norm_first else norm(x + branch)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None  # masks here are explicit arguments, never Keras's attached padding masks
+
+
+@dataclass
+class DecoderCache:
+    """What a cached decoder keeps between steps; rows are sentences (or beams)."""
+
+    memory_mask: tf.Tensor  # (B, 1, 1, S) bool: the real source positions
+    cross: list  # per layer (k, v), each (B, H, S, Dh): the memory projected once for cross-attention
+    keys: list  # per layer (B, H, t, Dh): self-attention keys of the t positions decoded so far
+    values: list  # per layer (B, H, t, Dh)
+    length: int = 0  # t, the position the next step decodes
+
+    def reorder(self, index) -> DecoderCache:
+        """The cache of rows `index` (N,) int, e.g. the beams that survive a beam-search step."""
+        index = tf.convert_to_tensor(index)
+        if index.shape.rank != 1 or not index.dtype.is_integer:
+            raise ValueError(f"index must be a 1-D integer tensor, got shape {tuple(index.shape)} "
+                             f"and dtype {index.dtype.name}")
+
+        def take(x):
+            return tf.gather(x, index, axis=0)  # (B, ...) -> (N, ...)
+
+        return DecoderCache(take(self.memory_mask), [(take(k), take(v)) for k, v in self.cross],
+                            [take(k) for k in self.keys], [take(v) for v in self.values], self.length)
+
+
+class Decoder(keras.layers.Layer):
+    """Target embeddings (+ positions), `config.decoder_layers` DecoderLayers, a final LayerNorm when pre-LN."""
+
+    def __init__(self, config: TransformerConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.embedding = TokenEmbedding(config.tgt_vocab, config.width, name="embedding")
+        self.positions = (LearnedPositions(config.max_length, config.width, name="positions")
+                          if config.positions == "learned" else None)
+        # A fixed table, not a weight: (max_length, D).
+        self.sinusoid = sinusoidal_encoding(config.max_length, config.width) if config.positions == "sinusoidal" else None
+        self.layers = [DecoderLayer(config, name=f"layers_{i}") for i in range(config.decoder_layers)]
+        self.norm = layer_norm("norm") if config.norm == "pre" else None
+        self.dropout = keras.layers.Dropout(config.dropout, name="dropout")
+
+    def call(self, tgt_in, memory, memory_mask=None, return_weights: bool = False, training=None):
+        """tgt_in (B, T), memory (B, S, D), memory_mask (B, S) bool or None -> x (B, T, D) [, cross weights per layer (B, H, T, S)]."""
+        tgt_in = _tokens(tgt_in, "tgt_in")
+        _check_tokens(tgt_in, self.config)
+        memory = tf.identity(memory)  # drops a Keras mask the memory may carry: masks here are explicit
+        x = self.dropout(_add_positions(self, self.embedding(tgt_in)), training=training)  # (B, T) -> (B, T, D)
+        # Position t sees positions 0..t that are not padding (BOS is never padding): (B, 1, T, T).
+        self_mask = combine_masks(tf.not_equal(tgt_in, Vocab.PAD), causal_mask(tf.shape(tgt_in)[1]))
+        attend_memory = None if memory_mask is None else _key_mask(memory_mask, memory[..., 0])  # (B, 1, 1, S)
+        weights = []
+        for layer in self.layers:
+            x, layer_weights = layer(x, memory, self_mask, attend_memory, training=training)  # (B, T, D), (B, H, T, S)
+            weights.append(layer_weights)
+        if self.norm is not None:
+            x = self.norm(x)
+        return (x, weights) if return_weights else x
+
+    def step(self, tokens, cache: DecoderCache):
+        """tokens (B,) at position cache.length -> x (B, D), the grown cache, last layer's cross weights (B, H, 1, S)."""
+        if cache.length >= self.config.max_length:
+            raise ValueError(f"cannot decode position {cache.length}: max_length is {self.config.max_length}")
+        tokens = _tokens(tokens, "tokens", rank=1)
+        x = _add_positions(self, self.embedding(tokens[:, None]), cache.length)  # (B,) -> (B, 1) -> (B, 1, D)
+        keys, values = [], []
+        for layer, cross, k, v in zip(self.layers, cache.cross, cache.keys, cache.values):
+            x, k, v, weights = layer.step(x, k, v, cross, cache.memory_mask, cache.length)  # (B, 1, D), (B, H, t+1, Dh)
+            keys.append(k)
+            values.append(v)
+        if self.norm is not None:
+            x = self.norm(x)
+        return x[:, 0], DecoderCache(cache.memory_mask, cache.cross, keys, values, cache.length + 1), weights
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None  # masks here are explicit arguments, never Keras's attached padding masks
+
+
+class TiedOutput(keras.layers.Layer):
+    """logits = x E^T + b: the target embedding matrix E (V, D) read backwards, plus a bias of its own (V,).
+
+    Press & Wolf (2017); Vaswani et al. (2017, sec. 3.4). E is passed in at call time, so the
+    layer owns only b and the shared matrix is stored (and counted) once, in the embedding.
+    """
+
+    def __init__(self, vocab: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocab = vocab
+
+    def build(self, x_shape, embeddings_shape):
+        self.bias = self.add_weight(shape=(self.vocab,), initializer="zeros", name="bias")
+        self.built = True
+
+    def call(self, x, embeddings):
+        """x (B, T, D), embeddings (V, D) -> logits (B, T, V)."""
+        return tf.matmul(x, embeddings, transpose_b=True) + self.bias  # (B, T, D) @ (D, V) -> (B, T, V)
+
+
+def _zero_bias(rng: np.random.Generator, shapes) -> dict[str, np.ndarray]:
+    return {name: np.zeros(shape) for name, shape in shapes.items()}
+
+
+register_layout(TiedOutput, Layout(_zero_bias, lambda layer: {"bias": (layer.vocab,)},
+                                   lambda layer, w: [w["bias"]]))
+
+
+class Transformer(keras.Model):
+    """Encoder, decoder and output projection; `call` uses teacher forcing, `translate` decodes greedily."""
+
+    def __init__(self, config: TransformerConfig, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.encoder = Encoder(config.encoder_config(), name="encoder")
+        self.decoder = Decoder(config, name="decoder")
+        self.output_layer = (TiedOutput(config.tgt_vocab, name="output_layer") if config.tie_embeddings
+                             else keras.layers.Dense(config.tgt_vocab, name="output_layer"))
+        # Keras creates weights on the first call; make them now, then load the shared start.
+        token = tf.ones([1, 1], tf.int64)
+        self(token, tf.ones([1], tf.int64), token)
+        load_torch_state(self, initial_weights(self, seed))
+
+    def encode(self, src, src_len):
+        """src (B, S), src_len (B,) -> memory (B, S, D), src_mask (B, S) bool (True = real token)."""
+        src, src_len = _tokens(src, "src"), _tokens(src_len, "src_len", rank=1)
+        src_mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
+        memory = self.encoder(src, mask=src_mask)  # (B, S, D)
+        return tf.identity(memory), src_mask  # identity: without the Keras mask the encoder attached
+
+    def decode(self, tgt_in, memory, src_mask, return_weights: bool = False):
+        """tgt_in (B, T) -> logits (B, T, V) [, cross-attention weights per layer (B, H, T, S)]."""
+        x, weights = self.decoder(tgt_in, memory, src_mask, return_weights=True)  # (B, T, D)
+        logits = self.project(x)  # (B, T, D) -> (B, T, V)
+        return (logits, weights) if return_weights else logits
+
+    def project(self, x):
+        """Decoder states (..., D) -> logits (..., V), through the tied or the untied output layer."""
+        if self.config.tie_embeddings:
+            return self.output_layer(x, self.decoder.embedding.embeddings)
+        return self.output_layer(x)
+
+    def call(self, src, src_len, tgt_in, training=None):
+        """Teacher forcing: (B, S), (B,), (B, T) -> logits (B, T, V), last layer's cross weights (B, H, T, S)."""
+        memory, src_mask = self.encode(src, src_len)
+        logits, weights = self.decode(tgt_in, memory, src_mask, return_weights=True)
+        return logits, weights[-1]
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None  # masks here are explicit arguments, never Keras's attached padding masks
+
+    def start_cache(self, memory, src_mask) -> DecoderCache:
+        """An empty cache for memory (B, S, D): every layer's cross-attention k, v projected once."""
+        memory = tf.convert_to_tensor(memory)
+        cross = [layer.cross_attention.project_keys_values(memory, memory) for layer in self.decoder.layers]
+        empty = tf.zeros([tf.shape(memory)[0], self.config.heads, 0, self.config.head_width], memory.dtype)
+        layers = len(self.decoder.layers)
+        return DecoderCache(_key_mask(src_mask, memory[..., 0]), cross, [empty] * layers, [empty] * layers, 0)
+
+    def decode_step(self, tokens, cache: DecoderCache):
+        """tokens (B,) at position cache.length -> logits (B, V), the cache grown by this step's keys and values."""
+        x, cache, _ = self.decoder.step(tokens, cache)  # (B, D)
+        return self.project(x), cache  # (B, D) -> (B, V)
+
+    def translate(self, src, src_len, max_len: int, cache: bool = True):
+        """Greedy decoding -> tokens (B, L) int32, last layer's cross-attention averaged over heads (B, L, S).
+
+        cache=False recomputes the whole prefix at every step (the slow baseline); same tokens.
+        """
+        if max_len > self.config.max_length:
+            raise ValueError(f"max_len {max_len} is longer than the model's max_length {self.config.max_length}")
+        memory, src_mask = self.encode(src, src_len)
+        collected = []
+
+        def cached_step(prev, state):
+            x, state, weights = self.decoder.step(prev, state)  # (B, D), cache, (B, H, 1, S)
+            collected.append(tf.reduce_mean(weights[:, :, 0], axis=1))  # (B, H, 1, S) -> (B, S)
+            return self.project(x), state
+
+        def full_step(prev, prefix):
+            prefix = tf.concat([prefix, prev[:, None]], axis=1)  # (B, t) -> (B, t+1)
+            logits, weights = self.decode(prefix, memory, src_mask, return_weights=True)  # (B, t+1, V)
+            collected.append(tf.reduce_mean(weights[-1][:, :, -1], axis=1))  # (B, H, t+1, S) -> (B, S)
+            return logits[:, -1], prefix
+
+        batch = int(memory.shape[0])
+        state = self.start_cache(memory, src_mask) if cache else tf.zeros([batch, 0], tf.int32)
+        tokens = ops.greedy_decode(cached_step if cache else full_step, state, batch,
+                                   Vocab.BOS, Vocab.EOS, Vocab.PAD, max_len)
+        return tokens, tf.stack(collected, axis=1)  # (B, L), L x (B, S) -> (B, L, S)
+
+
+def count_parameters(model: keras.layers.Layer) -> int:
+    """Trainable numbers in the model, a tied matrix once."""
+    unique = {id(variable): variable for variable in model.trainable_weights}
+    return sum(int(np.prod(variable.shape)) for variable in unique.values())
+
+
+def scale_embeddings(model: Transformer, factor: float) -> None:
+    """Multiply the source and target token embedding matrices by `factor`, in place."""
+    for table in (model.encoder.embedding.embeddings, model.decoder.embedding.embeddings):
+        table.assign(table * factor)
 
 
 class SequenceTagger(keras.Model):
@@ -136,6 +432,7 @@ class SequenceTagger(keras.Model):
 
 def _key_mask(mask, tokens):
     """(B, T) True = real token -> (B, 1, 1, T): a query may attend to every real key, in every head."""
+    mask = tf.convert_to_tensor(mask)
     if mask.dtype != tf.bool:
         raise TypeError(f"the mask must be bool (True = real token), got dtype {mask.dtype.name}")
     if mask.shape.rank != 2 or not mask.shape.is_compatible_with(tokens.shape):
@@ -143,7 +440,17 @@ def _key_mask(mask, tokens):
     return mask[:, None, None, :]  # (B, T) -> (B, 1, 1, T)
 
 
-def _check_tokens(tokens, config: EncoderConfig) -> None:
+def _tokens(x, name: str, rank: int = 2):
+    """Token ids (or lengths) as an integer tensor of the given rank, or a one-line error."""
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_integer:
+        raise TypeError(f"{name} must hold integer token ids, got dtype {x.dtype.name}")
+    if x.shape.rank != rank:
+        raise ValueError(f"{name} must have {rank} axes ({'B, length' if rank == 2 else 'B'}), got shape {tuple(x.shape)}")
+    return x
+
+
+def _check_tokens(tokens, config) -> None:
     if tokens.shape.rank != 2:
         raise ValueError(f"expected tokens of shape (B, T), got shape {tuple(tokens.shape)}")
     length = tokens.shape[1]
