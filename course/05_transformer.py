@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 import seq2bert
-from seq2bert import experiments, plot, report
+from seq2bert import diagrams, experiments, plot, report
 from seq2bert.configs import TransformerConfig
 from seq2bert.data.text import Vocab
 from seq2bert.experiments import transformer as experiment
@@ -59,13 +59,13 @@ print(sizes)
 # %% framework="pytorch"
 import torch
 
-from seq2bert.torch import attention, decoding, ops, transformer
+from seq2bert.torch import attention, ops, transformer
 from seq2bert.torch.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
 # %% framework="tensorflow"
 import tensorflow as tf
 
-from seq2bert.tf import attention, decoding, ops, transformer
+from seq2bert.tf import attention, ops, transformer
 from seq2bert.tf.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
 # %% [markdown]
@@ -85,6 +85,9 @@ from seq2bert.tf.train import tensor, to_numpy, train_seq2seq, translate_dataset
 #
 # Shapes use the course's letters: B batch, S source length, T target length, D width, H heads,
 # Dh = D/H, F feed-forward width, V target vocabulary.
+
+# %%
+diagrams.transformer()
 
 # %% [markdown]
 # ## 2. The position-wise feed-forward network
@@ -107,8 +110,9 @@ changed = tiny.copy()
 changed[0, 1] += 1.0  # move token 2 of sequence 1 only
 before, after = to_numpy(ffn(tensor(tiny))), to_numpy(ffn(tensor(changed)))  # (B, T, D) -> (B, T, F) -> (B, T, D)
 print("x (B, T, D):", tiny.shape, "-> FFN(x) (B, T, D):", before.shape)
-print("outputs that moved (sequence, position):", [tuple(p) for p in np.argwhere(np.abs(after - before).max(-1) > 0)])
-assert [tuple(p) for p in np.argwhere(np.abs(after - before).max(-1) > 0)] == [(0, 1)]
+moved = [tuple(int(i) for i in where) for where in np.argwhere(np.abs(after - before).max(-1) > 0)]  # (sequence, position)
+print("outputs that moved (sequence, position):", moved)
+assert moved == [(0, 1)]
 
 # %% [markdown]
 # ## 3. Residual connections and layer normalisation, in two orders
@@ -128,9 +132,13 @@ assert [tuple(p) for p in np.argwhere(np.abs(after - before).max(-1) > 0)] == [(
 # sub-layer reads; the stream itself is a plain sum, and one final LN closes the stack. Xiong et
 # al. (2020) showed that post-LN's gradients near the output are large at the start of
 # training, which is why it needs a learning-rate warm-up; pre-LN trains without one. This
-# course's models default to pre-LN; `norm="post"` gives the paper's order. Section 14 trains
+# course's models default to pre-LN; `norm="post"` gives the paper's order. Section 15 trains
 # both.
-#
+
+# %%
+diagrams.pre_post_ln()
+
+# %% [markdown]
 # The same encoder layer in both orders, on a tiny input: the stream of pre-LN keeps its own
 # scale (here the input's, about 3), while post-LN's output always has each token's features
 # at mean 0, standard deviation 1.
@@ -473,6 +481,10 @@ assert not missed, "; ".join(missed)
 # query attends to $t$ cached keys, $O(t)$ work instead of $O(t^2)$ for the recomputed prefix
 # (per layer, times $D$).
 #
+# %%
+diagrams.kv_cache()
+
+# %% [markdown]
 # `model.start_cache(memory, src_mask)` builds the cache, `model.decode_step(tokens, cache)`
 # feeds one token per sentence and returns the next logits and the cache grown by one:
 
@@ -755,7 +767,7 @@ figure
 # off.
 
 # %%
-warmup_runs = experiment.warmup_experiment(session.framework, task, sizes, seed=session.seed)
+warmup_runs = experiment.warmup_experiment(session.framework, task, sizes, seed=session.seed, reuse=ablation_runs)
 if warmup_runs:
     print(experiment.table(warmup_runs, "exact_match"))
     panels = {norm: {name: r.history for name, r in warmup_runs.items() if name.startswith(norm)}
