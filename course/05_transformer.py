@@ -264,7 +264,7 @@ later = to_numpy(tiny_tgt).copy()
 later[0, 3] = 9  # a different last token in sequence 1
 later_logits, _ = tiny_model(tiny_src, tiny_src_len, tensor(later))
 moved = np.abs(to_numpy(later_logits) - to_numpy(logits)).max(-1)[0]  # (T,) for sequence 1
-print("largest change of the logits at positions 1..4 of sequence 1:", np.round(moved, 6).tolist())
+print("largest change of the logits at positions 1..4 of sequence 1:", ", ".join(f"{m:.4f}" for m in moved))
 assert np.all(moved[:3] < 1e-6) and moved[3] > 1e-3
 
 # %% [markdown]
@@ -442,6 +442,10 @@ plot.learning_rate_schedule({"warm-up, then 1/√step": curve, "no warm-up": [no
 #
 # **Predict first:** unit 02's attention RNN needed about 1200 steps to get most long
 # sentences right. Will the Transformer need more steps or fewer? More seconds or fewer?
+#
+# `experiment.train_transformer` is the whole recipe, the same code in both frameworks (the
+# loss is the course's `label_smoothed_cross_entropy`, the schedule its
+# `transformer_learning_rate`: the references your exercises were checked against):
 
 # %%
 plot.show_source(experiment.train_transformer)
@@ -452,8 +456,19 @@ model = run.model
 plot.training_curves({"Transformer": run.history}, smooth=20, title="Training loss (label-smoothed)")
 
 # %% [markdown]
-# With smoothing the loss cannot reach 0: even a perfect model pays the entropy of the smoothed
-# target, about 0.6 nats for $\varepsilon = 0.1$ and this vocabulary (lesson, worked example 1).
+# With smoothing the loss cannot reach 0: even a model that predicts the smoothed target $q$
+# exactly pays its entropy $-\sum_v q_v \log q_v$ (lesson, worked example 1), here with
+# this task's $V$:
+
+# %%
+smoothed_target = np.full(config.tgt_vocab, sizes.label_smoothing / config.tgt_vocab)  # q (V,) for a true token 0
+smoothed_target[0] += 1 - sizes.label_smoothing
+floor = float(-(smoothed_target * np.log(smoothed_target)).sum())
+print(f"lowest possible loss with smoothing {sizes.label_smoothing}, V = {config.tgt_vocab}: {floor:.3f} nats; "
+      f"mean loss of the last 20 steps: {np.mean(run.history[-20:]):.3f}")
+assert np.mean(run.history[-20:]) > floor
+
+# %% [markdown]
 # Greedy translations of the held-out sentences:
 
 # %%
@@ -480,7 +495,7 @@ assert not missed, "; ".join(missed)
 # keys and values of the memory, computed once. Step $t$ then processes **one** position: its
 # query attends to $t$ cached keys, $O(t)$ work instead of $O(t^2)$ for the recomputed prefix
 # (per layer, times $D$).
-#
+
 # %%
 diagrams.kv_cache()
 
