@@ -397,3 +397,155 @@ def test_beam_search_cases_cover_the_edges():
     assert any(a["scores"].shape[1] == 1 for a in args) and any(a["scores"].shape[0] > 1 for a in args)
     assert any(np.isneginf(a["scores"]).any() for a in args) and any(a["finished"].all() for a in args)
     assert any(a["pad_id"] != 0 for a in args)
+
+
+# ---------------------------------------------------------------- decoder_layer (one learner for both frameworks:
+# it only calls the layer's sub-layers and adds)
+
+
+def learner_layer(order="by_flag", self_mask_on=True, memory_mask_on=True, swap_masks=False, cross_source="memory",
+                  residual=True, one_norm=False, ffn_before_cross=False, return_self_weights=False, dropout="branch"):
+    """A learner's decoder_layer; the keywords make the usual mistakes."""
+    def decoder_layer(layer, x, memory, self_mask, memory_mask):
+        masks = (memory_mask, self_mask) if swap_masks else (self_mask, memory_mask)
+        masks = (masks[0] if self_mask_on else None, masks[1] if memory_mask_on else None)
+        norms = [layer.self_attention_norm, layer.cross_attention_norm, layer.ffn_norm]
+        if one_norm:
+            norms = [layer.self_attention_norm] * 3
+        found = {}
+
+        def self_block(h):
+            out, found["self"] = layer.self_attention(h, h, h, masks[0])
+            return out
+
+        def cross_block(h):
+            source = {"memory": memory, "x": h, "normalised": norms[1](memory)}[cross_source]
+            out, found["cross"] = layer.cross_attention(h, source, source, masks[1])
+            return out
+
+        blocks = [(self_block, norms[0]), (cross_block, norms[1]), (layer.ffn, norms[2])]
+        if ffn_before_cross:
+            blocks = [blocks[0], blocks[2], blocks[1]]
+        pre = layer.norm_first if order == "by_flag" else order == "pre"
+        for block, norm in blocks:
+            if pre:
+                out = block(norm(x))
+                out = layer.dropout(out) if dropout == "branch" else out
+                x = x + out if residual else out
+                x = layer.dropout(x) if dropout == "after_residual" and residual else x
+            else:
+                out = block(x)
+                out = layer.dropout(out) if dropout == "branch" else out
+                total = x + out if residual else out
+                x = norm(layer.dropout(total) if dropout == "after_residual" else total)
+        return x, found["self" if return_self_weights else "cross"]
+    return decoder_layer
+
+
+def written_out(layer, x, memory, self_mask, memory_mask):
+    """The contract line by line, one branch per order (correct)."""
+    if layer.norm_first:
+        h = layer.self_attention_norm(x)
+        x = x + layer.dropout(layer.self_attention(h, h, h, self_mask)[0])
+        h = layer.cross_attention_norm(x)
+        attended, weights = layer.cross_attention(h, memory, memory, memory_mask)
+        x = x + layer.dropout(attended)
+        return x + layer.dropout(layer.ffn(layer.ffn_norm(x))), weights
+    x = layer.self_attention_norm(x + layer.dropout(layer.self_attention(x, x, x, self_mask)[0]))
+    attended, weights = layer.cross_attention(x, memory, memory, memory_mask)
+    x = layer.cross_attention_norm(x + layer.dropout(attended))
+    return layer.ffn_norm(x + layer.dropout(layer.ffn(x))), weights
+
+
+def residual_helper(layer, x, memory, self_mask, memory_mask):
+    """A helper for 'one residual branch' (correct)."""
+    def branch(x, norm, f):
+        if layer.norm_first:
+            return x + layer.dropout(f(norm(x)))
+        return norm(x + layer.dropout(f(x)))
+
+    x = branch(x, layer.self_attention_norm, lambda h: layer.self_attention(h, h, h, mask=self_mask)[0])
+    kept = []
+    x = branch(x, layer.cross_attention_norm,
+               lambda h: kept.append(layer.cross_attention(h, memory, memory, mask=memory_mask)) or kept[-1][0])
+    x = branch(x, layer.ffn_norm, layer.ffn)
+    return x, kept[-1][1]
+
+
+DECODER_CORRECT = {"loop": learner_layer(), "written_out": written_out, "residual_helper": residual_helper}
+DECODER_MISTAKES = {
+    "always_post_ln": dict(order="post"),
+    "always_pre_ln": dict(order="pre"),
+    "self_mask_missing": dict(self_mask_on=False),
+    "memory_mask_missing": dict(memory_mask_on=False),
+    "masks_swapped": dict(swap_masks=True),
+    "cross_attention_reads_x": dict(cross_source="x"),
+    "memory_normalised": dict(cross_source="normalised"),
+    "residual_missing": dict(residual=False),
+    "one_norm_for_all": dict(one_norm=True),
+    "ffn_before_cross_attention": dict(ffn_before_cross=True),
+    "self_attention_weights": dict(return_self_weights=True),
+    "dropout_missing": dict(dropout="none"),
+    "dropout_after_residual": dict(dropout="after_residual"),
+}
+
+
+@pytest.mark.parametrize("style", list(DECODER_CORRECT))
+def test_decoder_layer_correct_styles_pass(fw, style):
+    result = evaluate("decoder_layer", fw, DECODER_CORRECT[style])
+    assert result.status == "passed", result.hint
+    assert result.cases == 9
+
+
+@pytest.mark.parametrize("mistake", list(DECODER_MISTAKES))
+def test_decoder_layer_mistakes_get_their_hint(fw, mistake):
+    result = evaluate("decoder_layer", fw, learner_layer(**DECODER_MISTAKES[mistake]))
+    assert_mistake(result, checks.DECODER_LAYER, mistake)
+
+
+def test_decoder_layer_calling_the_layer_itself_is_refused(fw):
+    result = evaluate("decoder_layer", fw, lambda layer, x, memory, self_mask, memory_mask: layer(
+        x, memory, self_mask, memory_mask))
+    assert result.status == "failed" and "which already solves it" in result.hint
+
+
+def test_decoder_layer_with_dropout_left_on_fails(fw):
+    """The check's layers have dropout 0.1 in eval mode: a learner who forces dropout on gets other values."""
+    if fw.name == "pytorch":
+        drop = lambda layer, x: torch.nn.functional.dropout(x, 0.1)  # noqa: E731  (training=True by default)
+    else:
+        drop = lambda layer, x: layer.dropout(x, training=True)  # noqa: E731
+
+    def forced(layer, x, memory, self_mask, memory_mask):
+        out, weights = written_out(layer, x, memory, self_mask, memory_mask)
+        return drop(layer, out), weights
+
+    assert evaluate("decoder_layer", fw, forced).status == "failed"
+
+
+@pytest.mark.parametrize("case_index", range(9))
+def test_the_check_layer_is_the_course_layer(fw, case_index):
+    """The NumPy stand-in the reference reads computes what the framework's DecoderLayer computes."""
+    case = checks.DECODER_LAYER.make_cases(np.random.default_rng(5))[case_index]
+    layer = case.arguments["layer"]
+    args = [argument.for_framework(fw) for argument in case.arguments.values()]
+    got_x, got_weights = (fw.to_numpy(part) for part in args[0](*args[1:]))
+    want_x, want_weights = checks._decoder_layer(*case.args.values())
+    np.testing.assert_allclose(got_x, want_x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(got_weights, want_weights, rtol=1e-5, atol=1e-6)
+    assert args[0].norm_first == layer.norm_first
+    if layer.fixed_dropout:  # half the features dropped, the others doubled, every call alike
+        assert sorted(set(layer.pattern.tolist())) == [0.0, 2.0]
+
+
+def test_decoder_cases_cover_both_orders_and_the_edges():
+    cases = checks.DECODER_LAYER.make_cases(np.random.default_rng(0))
+    layers = [case.arguments["layer"] for case in cases]
+    assert {layer.norm_first for layer in layers} == {True, False} and any(layer.heads == 1 for layer in layers)
+    args = [case.args for case in cases]
+    assert any(a["x"].shape[1] == a["memory"].shape[1] for a in args)  # S == T: mask mix-ups broadcast
+    assert any(a["x"].shape[1] == 1 for a in args) and any(a["x"].shape[0] == 1 for a in args)
+    assert any(np.all(a["memory_mask"].sum(-1) == 1) for a in args)  # one real source token per sentence
+    assert {layer.norm_first for layer in layers if layer.fixed_dropout} == {True, False}
+    for a in args:  # every query keeps a key: what an empty row gets is not this exercise's question
+        assert a["self_mask"].any(-1).all() and a["memory_mask"].any(-1).all()

@@ -94,6 +94,15 @@ def test_label_smoothing_worked_example(lesson):
                    f"({f4(np.mean(-logp))} is the mean of the four −log p)")
 
 
+def test_label_smoothing_floor_for_the_toy_vocabulary(lesson, vocab_sizes):
+    target_vocab = vocab_sizes[1]
+    q = np.full(target_vocab, 0.1 / target_vocab)
+    q[0] += 0.9
+    floor = float(-(q * np.log(q)).sum())
+    assert package_smoothed(np.log(q).tolist()) == pytest.approx(floor, abs=1e-9)  # reached at p = q
+    assert_printed(lesson, f"V = {target_vocab}, the floor is **{f4(floor)}**")
+
+
 def test_label_smoothing_floor_and_overconfidence(lesson):
     entropy = float(-(Q * np.log(Q)).sum())
     gap = math.log(Q[0] / Q[1])

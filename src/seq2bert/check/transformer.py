@@ -259,7 +259,9 @@ class DecoderLayerArgument:
 
     For a framework it is the course's real DecoderLayer (PyTorch module in eval mode, Keras layer
     called with training unset); for the NumPy reference it is a float64 stand-in with the same
-    attributes, so the reference and the known mistakes read it like learners do.
+    attributes, so the reference and the known mistakes read it like learners do. With
+    fixed_dropout, `layer.dropout` multiplies by one fixed pattern of 0s and 2s over the features
+    (dropout with p = 0.5 that draws the same mask every time), so the check sees where it is applied.
     """
 
     norm_first: bool
@@ -267,7 +269,9 @@ class DecoderLayerArgument:
     heads: int  # H
     ffn: int  # F
     seed: int
+    fixed_dropout: bool = False
     weights: dict = field(init=False)  # PyTorch state-dict names -> float32 arrays
+    pattern: np.ndarray = field(init=False)  # (D,) the fixed dropout's factors, 0 or 2
 
     def __post_init__(self) -> None:
         rng = np.random.default_rng(self.seed)
@@ -286,6 +290,8 @@ class DecoderLayerArgument:
             weights[f"{norm}.weight"] = rng.uniform(0.5, 1.5, size=d)
             weights[f"{norm}.bias"] = rng.normal(0.0, 0.2, size=d)
         object.__setattr__(self, "weights", {name: value.astype(np.float32) for name, value in weights.items()})
+        pattern = np.tile([2.0, 0.0], d)[:d]  # half the features kept (times 1 / (1 - p)), half dropped
+        object.__setattr__(self, "pattern", rng.permutation(pattern).astype(np.float32))
 
     def config(self):
         from seq2bert.configs import TransformerConfig
@@ -300,6 +306,8 @@ class DecoderLayerArgument:
 
             layer = DecoderLayer(self.config())
             load_weights(layer, self.weights)
+            if self.fixed_dropout:
+                layer.dropout = _torch_fixed_dropout(fw.to_tensor(self.pattern))
             return layer.eval()  # dropout off
         from seq2bert.tf.transformer import DecoderLayer
         from seq2bert.tf.weights import load_torch_state
@@ -309,6 +317,9 @@ class DecoderLayerArgument:
         memory = fw.to_tensor(np.zeros((1, 3, self.width), np.float32))
         layer(x, memory, fw.to_tensor(np.ones((1, 1, 2, 2), bool)), fw.to_tensor(np.ones((1, 1, 1, 3), bool)))
         load_torch_state(layer, self.weights)
+        if self.fixed_dropout:
+            pattern = fw.to_tensor(self.pattern)
+            layer.dropout = lambda x, training=None: x * pattern  # (B, T, D) * (D,)
         return layer
 
     def for_numpy(self) -> Any:
@@ -328,15 +339,28 @@ class DecoderLayerArgument:
             cross_attention=_NumpyAttention(part("cross_attention"), self.heads),
             ffn_norm=norm("ffn_norm"),
             ffn=lambda x: _dense(np.maximum(_dense(x, ffn, "w_1"), 0.0), ffn, "w_2"),  # (B, T, D) -> (B, T, F) -> (B, T, D)
-            dropout=lambda x: x,
+            dropout=(lambda x: x * self.pattern) if self.fixed_dropout else (lambda x: x),  # (B, T, D) * (D,)
             norm_first=self.norm_first)
 
     def describe(self) -> str:
         order = "pre-LN" if self.norm_first else "post-LN"
-        return f"a {order} DecoderLayer (D {self.width}, H {self.heads}, F {self.ffn})"
+        fixed = ", dropout replaced by a fixed pattern" if self.fixed_dropout else ""
+        return f"a {order} DecoderLayer (D {self.width}, H {self.heads}, F {self.ffn}{fixed})"
 
     def mutated(self, fw: Any, passed: Any) -> bool:
         return False
+
+
+def _torch_fixed_dropout(pattern):
+    from torch import nn
+
+    class FixedDropout(nn.Module):
+        """Dropout whose mask is always `pattern` (D,)."""
+
+        def forward(self, x):
+            return x * pattern  # (B, T, D) * (D,)
+
+    return FixedDropout()
 
 
 @dataclass
@@ -354,12 +378,14 @@ class _NumpyDecoderLayer:
 # ---------------------------------------------------------------- decoder_layer
 
 
-def _decoder_case(rng, label, norm_first, src_lengths, tgt_lengths, source, target, width=8, heads=2, ffn=12):
+def _decoder_case(rng, label, norm_first, src_lengths, tgt_lengths, source, target, width=8, heads=2, ffn=12,
+                  fixed_dropout=False):
     batch = len(src_lengths)
     causal = np.tril(np.ones((target, target), dtype=bool))  # (T, T)
     self_mask = causal[None, None] & lengths_mask(tgt_lengths, target)[:, None, None, :]  # -> (B, 1, T, T)
     memory_mask = lengths_mask(src_lengths, source)[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
-    layer = DecoderLayerArgument(norm_first, width, heads, ffn, seed=int(rng.integers(2 ** 31)))
+    layer = DecoderLayerArgument(norm_first, width, heads, ffn, seed=int(rng.integers(2 ** 31)),
+                                 fixed_dropout=fixed_dropout)
     return Case(label, {"layer": layer,
                         "x": rng.normal(size=(batch, target, width)).astype(np.float32),
                         "memory": rng.normal(size=(batch, source, width)).astype(np.float32),
@@ -376,12 +402,15 @@ def _decoder_cases(rng: np.random.Generator) -> list[Case]:
         _decoder_case(rng, "pre-LN, source padded everywhere but one token", True, [1, 1], [3, 2], 6, 3),
         _decoder_case(rng, "post-LN, batch of 1, one target token (T = 1)", False, [3], [1], 3, 1),
         _decoder_case(rng, "pre-LN, one head (H = 1)", True, [2, 3], [3, 1], 3, 3, width=6, heads=1, ffn=10),
+        # Dropout is off in the cases above; here it drops a fixed half of the features, to see where it acts.
+        _decoder_case(rng, "pre-LN, dropout with a fixed mask", True, [4, 2], [3, 2], 4, 3, fixed_dropout=True),
+        _decoder_case(rng, "post-LN, dropout with a fixed mask", False, [4, 2], [3, 2], 4, 3, fixed_dropout=True),
     ]
 
 
 def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self_mask_on=True,
                    memory_mask_on=True, swap_masks=False, cross_on_x=False, normalise_memory=False,
-                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False):
+                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False, dropout="branch"):
     """The contract in float64; each keyword switches in one known mistake."""
     x = np.asarray(x, dtype=np.float64)
     memory = np.asarray(memory, dtype=np.float64)
@@ -405,13 +434,15 @@ def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self
     blocks = [(self_block, norms[0]), (cross_block, norms[1]), (layer.ffn, norms[2])]
     if ffn_before_cross:
         blocks = [blocks[0], (layer.ffn, norms[2]), (cross_block, norms[1])]
+    drop_branch = layer.dropout if dropout == "branch" else (lambda h: h)
+    drop_sum = layer.dropout if dropout == "after_residual" else (lambda h: h)
     for block, norm in blocks:
         if pre:
-            branch = layer.dropout(block(norm(x)))
-            x = x + branch if residual else branch
+            branch = drop_branch(block(norm(x)))
+            x = drop_sum(x + branch) if residual else branch
         else:
-            branch = layer.dropout(block(x))
-            x = norm(x + branch if residual else branch)
+            branch = drop_branch(block(x))
+            x = norm(drop_sum(x + branch) if residual else branch)
     return x, found["self" if self_weights else "cross"]
 
 
@@ -462,6 +493,12 @@ DECODER_LAYER = Exercise(
         Mistake("ffn_before_cross_attention", _decoder_mistake(ffn_before_cross=True),
                 "the sub-layers are in the wrong order: self-attention, then cross-attention, then the "
                 "feed-forward network"),
+        Mistake("dropout_missing", _decoder_mistake(dropout="none"),
+                "dropout is missing: apply layer.dropout to each sub-layer's output before adding it to x "
+                "(the check's layers drop a fixed half of the features, to see where dropout acts)"),
+        Mistake("dropout_after_residual", _decoder_mistake(dropout="after_residual"),
+                "dropout acts on the residual sum: apply layer.dropout to the sub-layer's output only, "
+                "x + dropout(f(...)), so the residual path itself is never dropped"),
         Mistake("self_attention_weights", _decoder_mistake(self_weights=True),
                 "you returned the self-attention weights: return the cross-attention's (B, H, T, S) weights, "
                 "the ones that show which source words each target position reads"),

@@ -57,13 +57,20 @@ class Run:
         return self.seconds / max(self.steps, 1)
 
 
-def _modules(framework: str) -> dict:
-    """The framework's modules unit 05 uses, by short name."""
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"framework must be 'pytorch' or 'tensorflow', not {framework!r}")
-    package = FRAMEWORKS[framework]
-    return {name: importlib.import_module(f"{package}.{name}")
-            for name in ("transformer", "seq2seq", "train", "ops", "decoding")}
+class _Modules:
+    """The framework's modules by short name ("transformer", "train", ...), each imported on first use."""
+
+    def __init__(self, framework: str):
+        if framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be 'pytorch' or 'tensorflow', not {framework!r}")
+        self.package = FRAMEWORKS[framework]
+
+    def __getitem__(self, name: str):
+        return importlib.import_module(f"{self.package}.{name}")
+
+
+def _modules(framework: str) -> _Modules:
+    return _Modules(framework)
 
 
 def transformer_config(task: Task, sizes: TransformerSizes, **changes) -> TransformerConfig:
@@ -97,7 +104,7 @@ def subset(task: Task, count: int) -> Task:
     return dataclasses.replace(task, test=task.test.subset(np.arange(count)), test_pairs=task.test_pairs[:count])
 
 
-def _checkpointer(framework: str, modules: dict, model, task: Task, pairs: int, every: int, into: list):
+def _checkpointer(framework: str, modules: _Modules, model, task: Task, pairs: int, every: int, into: list):
     """(on_checkpoint, every) for train_seq2seq: greedy-decode the first `pairs` held-out pairs and score them."""
     if not every or not pairs:
         return None, 0
@@ -277,8 +284,7 @@ def embedding_scale(framework: str, task: Task, sizes: TransformerSizes, seed: i
 
 def _sinusoid(framework: str, task: Task, sizes: TransformerSizes) -> np.ndarray:
     """The sinusoidal table (S, D) of the framework's positional module, as NumPy."""
-    positional = importlib.import_module(f"{FRAMEWORKS[framework]}.positional")
-    table = positional.sinusoidal_encoding(task.train.src.shape[1], sizes.width)  # (S, D)
+    table = _modules(framework)["positional"].sinusoidal_encoding(task.train.src.shape[1], sizes.width)  # (S, D)
     return np.asarray(table.numpy() if hasattr(table, "numpy") else table)
 
 

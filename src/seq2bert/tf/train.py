@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import keras
 import numpy as np
@@ -38,14 +39,20 @@ def scalar(value) -> float:
 
 def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int, learning_rate: float,
                   seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training",
-                  step_seconds: list | None = None) -> list[float]:
+                  step_seconds: list | None = None, schedule: Callable[[int], float] | None = None,
+                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                  on_checkpoint: Callable[[int, float], None] | None = None, every: int = 0) -> list[float]:
     """Adam with teacher forcing for `steps` batches; returns the loss of every step.
 
     Pass a list as `step_seconds` to get each step's wall-clock seconds appended to it (the first
-    includes tracing the step function).
+    includes tracing the step function). `schedule(step)` gives the learning rate of steps
+    1..steps (it overrides `learning_rate`). `on_checkpoint(step, seconds)` runs after every
+    `every` steps with the training seconds so far (its own time excluded).
     """
+    if every < 0 or (on_checkpoint is not None and every < 1):
+        raise ValueError(f"on_checkpoint needs every >= 1 (a number of steps), got every={every}")
     # epsilon as in torch.optim.Adam, so both twins take the same steps.
-    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, epsilon=1e-8)
+    optimizer = keras.optimizers.Adam(learning_rate=learning_rate, beta_1=betas[0], beta_2=betas[1], epsilon=eps)
 
     # One trace for every batch shape: the signature leaves lengths unknown.
     @tf.function(input_signature=_BATCH_SIGNATURE)
@@ -64,12 +71,19 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
     stream = batches(data, batch_size, seed)
     history = []
     start = time.perf_counter()
-    for _ in tqdm(range(steps), desc=label, disable=quiet()):
+    paused = 0.0  # seconds spent in on_checkpoint
+    for step in tqdm(range(1, steps + 1), desc=label, disable=quiet()):
         step_start = time.perf_counter()
+        if schedule is not None:
+            optimizer.learning_rate = schedule(step)  # assigns the optimizer's variable: no retracing
         history.append(float(train_step(*to_tensors(next(stream)))))
         if step_seconds is not None:
             step_seconds.append(time.perf_counter() - step_start)
-    print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
+        if on_checkpoint is not None and step % every == 0:
+            pause_start = time.perf_counter()
+            on_checkpoint(step, pause_start - start - paused)
+            paused += time.perf_counter() - pause_start
+    print(f"{label}: {steps} steps in {time.perf_counter() - start - paused:.1f} s, "
           f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
     return history
 

@@ -124,7 +124,8 @@ class Encoder(keras.layers.Layer):
 
     def embed(self, tokens):
         """Token vectors plus, if the config says so, added position vectors: (B, T) -> (B, T, D)."""
-        _check_tokens(tokens, self.config)
+        tokens = tf.convert_to_tensor(tokens)
+        _check_tokens(tokens, self.config.max_length, self.config.vocab)
         return _add_positions(self, self.embedding(tokens))  # (B, T) -> (B, T, D)
 
 
@@ -188,8 +189,8 @@ class DecoderLayer(keras.layers.Layer):
         """One new position with cached keys and values (inference: no dropout).
 
         x (B, 1, D) at `position`; keys, values (B, H, t, Dh) of the earlier positions; cross = (k, v)
-        of the memory, (B, H, S, Dh) each. Returns x (B, 1, D), keys and values (B, H, t+1, Dh) and
-        the cross-attention weights (B, H, 1, S).
+        of the memory, (B, H, S, Dh) each. Returns x (B, 1, D), the cross-attention weights
+        (B, H, 1, S), and keys and values grown to (B, H, t+1, Dh).
         """
         h = self.self_attention_norm(x) if self.norm_first else x
         k, v = self.self_attention.project_keys_values(h, h)  # (B, H, 1, Dh) each: only the new position
@@ -201,7 +202,7 @@ class DecoderLayer(keras.layers.Layer):
         attended, weights = self.cross_attention.attend(h, *cross, memory_mask)
         x = self._residual(x, attended, self.cross_attention_norm)
         h = self.ffn_norm(x) if self.norm_first else x
-        return self._residual(x, self.ffn(h), self.ffn_norm), keys, values, weights
+        return self._residual(x, self.ffn(h), self.ffn_norm), weights, keys, values
 
     def _residual(self, x, branch, norm):
         return x + branch if self.norm_first else norm(x + branch)
@@ -210,22 +211,26 @@ class DecoderLayer(keras.layers.Layer):
         return None  # masks here are explicit arguments, never Keras's attached padding masks
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecoderCache:
-    """What a cached decoder keeps between steps; rows are sentences (or beams)."""
+    """What a decoding step needs from the steps before it; each step returns a new cache (never mutated)."""
 
     memory_mask: tf.Tensor  # (B, 1, 1, S) bool: the real source positions
     cross: list  # per layer (k, v), each (B, H, S, Dh): the memory projected once for cross-attention
     keys: list  # per layer (B, H, t, Dh): self-attention keys of the t positions decoded so far
     values: list  # per layer (B, H, t, Dh)
-    length: int = 0  # t, the position the next step decodes
+    length: int  # t: positions fed so far, i.e. the position of the next token
 
     def reorder(self, index) -> DecoderCache:
         """The cache of rows `index` (N,) int, e.g. the beams that survive a beam-search step."""
         index = tf.convert_to_tensor(index)
         if index.shape.rank != 1 or not index.dtype.is_integer:
-            raise ValueError(f"index must be a 1-D integer tensor, got shape {tuple(index.shape)} "
+            raise ValueError(f"index must be a 1-D integer tensor of rows, got shape {tuple(index.shape)} "
                              f"and dtype {index.dtype.name}")
+        batch = int(self.memory_mask.shape[0])
+        if index.shape[0] and (int(tf.reduce_min(index)) < 0 or int(tf.reduce_max(index)) >= batch):
+            raise ValueError(f"index holds rows {int(tf.reduce_min(index))}..{int(tf.reduce_max(index))}, "
+                             f"but the cache has {batch}")
 
         def take(x):
             return tf.gather(x, index, axis=0)  # (B, ...) -> (N, ...)
@@ -251,13 +256,12 @@ class Decoder(keras.layers.Layer):
 
     def call(self, tgt_in, memory, memory_mask=None, return_weights: bool = False, training=None):
         """tgt_in (B, T), memory (B, S, D), memory_mask (B, S) bool or None -> x (B, T, D) [, cross weights per layer (B, H, T, S)]."""
-        tgt_in = _tokens(tgt_in, "tgt_in")
-        _check_tokens(tgt_in, self.config)
-        memory = tf.identity(memory)  # drops a Keras mask the memory may carry: masks here are explicit
-        x = self.dropout(_add_positions(self, self.embedding(tgt_in)), training=training)  # (B, T) -> (B, T, D)
+        x = self.dropout(self.embed(tgt_in), training=training)  # (B, T) -> (B, T, D)
+        tgt_in = tf.convert_to_tensor(tgt_in)
+        memory = _memory(memory, tgt_in)  # without a Keras mask it may carry: masks here are explicit
         # Position t sees positions 0..t that are not padding (BOS is never padding): (B, 1, T, T).
         self_mask = combine_masks(tf.not_equal(tgt_in, Vocab.PAD), causal_mask(tf.shape(tgt_in)[1]))
-        attend_memory = None if memory_mask is None else _key_mask(memory_mask, memory[..., 0])  # (B, 1, 1, S)
+        attend_memory = None if memory_mask is None else _memory_mask(memory_mask, memory)  # (B, 1, 1, S)
         weights = []
         for layer in self.layers:
             x, layer_weights = layer(x, memory, self_mask, attend_memory, training=training)  # (B, T, D), (B, H, T, S)
@@ -266,20 +270,34 @@ class Decoder(keras.layers.Layer):
             x = self.norm(x)
         return (x, weights) if return_weights else x
 
+    def embed(self, tokens, start: int = 0):
+        """Token vectors plus the position vectors of positions start .. start+T-1: (B, T) -> (B, T, D)."""
+        tokens = _tokens(tokens, "tokens")
+        _check_tokens(tokens, self.config.max_length, self.config.tgt_vocab, start)
+        return _add_positions(self, self.embedding(tokens), start)  # (B, T) -> (B, T, D)
+
+    def start_cache(self, memory, memory_mask) -> DecoderCache:
+        """An empty cache for this memory (B, S, D), memory_mask (B, S): cross k, v projected once per layer."""
+        memory = _memory(memory)
+        empty = tf.zeros([tf.shape(memory)[0], self.config.heads, 0, self.config.head_width], memory.dtype)  # (B, H, 0, Dh)
+        cross = [layer.cross_attention.project_keys_values(memory, memory) for layer in self.layers]
+        mask = _memory_mask(memory_mask, memory)  # (B, 1, 1, S)
+        return DecoderCache(mask, cross, [empty] * len(self.layers), [empty] * len(self.layers), 0)
+
     def step(self, tokens, cache: DecoderCache):
-        """tokens (B,) at position cache.length -> x (B, D), the grown cache, last layer's cross weights (B, H, 1, S)."""
-        if cache.length >= self.config.max_length:
-            raise ValueError(f"cannot decode position {cache.length}: max_length is {self.config.max_length}")
-        tokens = _tokens(tokens, "tokens", rank=1)
-        x = _add_positions(self, self.embedding(tokens[:, None]), cache.length)  # (B,) -> (B, 1) -> (B, 1, D)
+        """Feed one token per row at position cache.length: tokens (B,) -> x (B, D), the last layer's
+        cross weights (B, H, S), the cache grown by one position. Costs O(t), not a recompute of the prefix."""
+        tokens = _check_step_tokens(tokens, cache)
+        x = self.embed(tokens[:, None], start=cache.length)  # (B,) -> (B, 1) -> (B, 1, D); no dropout: inference
         keys, values = [], []
-        for layer, cross, k, v in zip(self.layers, cache.cross, cache.keys, cache.values):
-            x, k, v, weights = layer.step(x, k, v, cross, cache.memory_mask, cache.length)  # (B, 1, D), (B, H, t+1, Dh)
+        for layer, k, v, cross in zip(self.layers, cache.keys, cache.values, cache.cross):
+            x, weights, k, v = layer.step(x, k, v, cross, cache.memory_mask, cache.length)  # (B, 1, D), (B, H, t+1, Dh)
             keys.append(k)
             values.append(v)
         if self.norm is not None:
             x = self.norm(x)
-        return x[:, 0], DecoderCache(cache.memory_mask, cache.cross, keys, values, cache.length + 1), weights
+        cache = DecoderCache(cache.memory_mask, cache.cross, keys, values, cache.length + 1)
+        return x[:, 0], weights[:, :, 0], cache  # (B, 1, D) -> (B, D); (B, H, 1, S) -> (B, H, S)
 
     def compute_mask(self, inputs, previous_mask=None):
         return None  # masks here are explicit arguments, never Keras's attached padding masks
@@ -305,11 +323,7 @@ class TiedOutput(keras.layers.Layer):
         return tf.matmul(x, embeddings, transpose_b=True) + self.bias  # (B, T, D) @ (D, V) -> (B, T, V)
 
 
-def _zero_bias(rng: np.random.Generator, shapes) -> dict[str, np.ndarray]:
-    return {name: np.zeros(shape) for name, shape in shapes.items()}
-
-
-register_layout(TiedOutput, Layout(_zero_bias, lambda layer: {"bias": (layer.vocab,)},
+register_layout(TiedOutput, Layout(init.tied_output, lambda layer: {"bias": (layer.vocab,)},
                                    lambda layer, w: [w["bias"]]))
 
 
@@ -330,7 +344,7 @@ class Transformer(keras.Model):
 
     def encode(self, src, src_len):
         """src (B, S), src_len (B,) -> memory (B, S, D), src_mask (B, S) bool (True = real token)."""
-        src, src_len = _tokens(src, "src"), _tokens(src_len, "src_len", rank=1)
+        src, src_len = _tokens(src, "src"), _check_lengths(src_len, src)
         src_mask = ops.padding_mask(src_len, tf.shape(src)[1])  # (B, S)
         memory = self.encoder(src, mask=src_mask)  # (B, S, D)
         return tf.identity(memory), src_mask  # identity: without the Keras mask the encoder attached
@@ -357,44 +371,42 @@ class Transformer(keras.Model):
         return None  # masks here are explicit arguments, never Keras's attached padding masks
 
     def start_cache(self, memory, src_mask) -> DecoderCache:
-        """An empty cache for memory (B, S, D): every layer's cross-attention k, v projected once."""
-        memory = tf.convert_to_tensor(memory)
-        cross = [layer.cross_attention.project_keys_values(memory, memory) for layer in self.decoder.layers]
-        empty = tf.zeros([tf.shape(memory)[0], self.config.heads, 0, self.config.head_width], memory.dtype)
-        layers = len(self.decoder.layers)
-        return DecoderCache(_key_mask(src_mask, memory[..., 0]), cross, [empty] * layers, [empty] * layers, 0)
+        """An empty decoding cache for memory (B, S, D), src_mask (B, S); see Decoder.start_cache."""
+        return self.decoder.start_cache(memory, src_mask)
 
     def decode_step(self, tokens, cache: DecoderCache):
-        """tokens (B,) at position cache.length -> logits (B, V), the cache grown by this step's keys and values."""
-        x, cache, _ = self.decoder.step(tokens, cache)  # (B, D)
+        """tokens (B,) at position cache.length -> logits (B, V) for the next token, the grown cache."""
+        x, _, cache = self.decoder.step(tokens, cache)  # (B, D)
         return self.project(x), cache  # (B, D) -> (B, V)
 
     def translate(self, src, src_len, max_len: int, cache: bool = True):
-        """Greedy decoding -> tokens (B, L) int32, last layer's cross-attention averaged over heads (B, L, S).
+        """Greedy decoding: -> tokens (B, L) int32 (PAD after EOS), weights (B, L, S) = last layer's cross
+        weights, averaged over heads. cache=False re-decodes the whole prefix every step (same tokens, O(t^2) work).
 
-        cache=False recomputes the whole prefix at every step (the slow baseline); same tokens.
+        PAD is never chosen before EOS: it is not a word, and the uncached decoder would mask it out
+        of the prefix while the cached one would not. Runs eagerly, step by step.
         """
-        if max_len > self.config.max_length:
-            raise ValueError(f"max_len {max_len} is longer than the model's max_length {self.config.max_length}")
+        if isinstance(max_len, bool) or not isinstance(max_len, int) or not 1 <= max_len <= self.config.max_length:
+            raise ValueError(f"max_len must be an int in 1..max_length {self.config.max_length}, got {max_len!r}")
         memory, src_mask = self.encode(src, src_len)
         collected = []
+        no_pad = tf.one_hot(Vocab.PAD, self.config.tgt_vocab, on_value=float("-inf"), off_value=0.0)  # (V,)
 
-        def cached_step(prev, state):
-            x, state, weights = self.decoder.step(prev, state)  # (B, D), cache, (B, H, 1, S)
-            collected.append(tf.reduce_mean(weights[:, :, 0], axis=1))  # (B, H, 1, S) -> (B, S)
-            return self.project(x), state
-
-        def full_step(prev, prefix):
-            prefix = tf.concat([prefix, prev[:, None]], axis=1)  # (B, t) -> (B, t+1)
-            logits, weights = self.decode(prefix, memory, src_mask, return_weights=True)  # (B, t+1, V)
-            collected.append(tf.reduce_mean(weights[-1][:, :, -1], axis=1))  # (B, H, t+1, S) -> (B, S)
-            return logits[:, -1], prefix
+        def step(prev, state):
+            if cache:
+                x, weights, state = self.decoder.step(prev, state)  # (B, D), (B, H, S)
+                logits = self.project(x)  # (B, D) -> (B, V)
+            else:
+                state = tf.concat([state, prev[:, None]], axis=1)  # (B, t) -> (B, t+1): the prefix so far
+                logits, weights = self.decode(state, memory, src_mask, return_weights=True)
+                logits, weights = logits[:, -1], weights[-1][:, :, -1]  # (B, V), (B, H, S): the newest position
+            collected.append(tf.reduce_mean(weights, axis=1))  # (B, H, S) -> (B, S)
+            return logits + no_pad, state
 
         batch = int(memory.shape[0])
-        state = self.start_cache(memory, src_mask) if cache else tf.zeros([batch, 0], tf.int32)
-        tokens = ops.greedy_decode(cached_step if cache else full_step, state, batch,
-                                   Vocab.BOS, Vocab.EOS, Vocab.PAD, max_len)
-        return tokens, tf.stack(collected, axis=1)  # (B, L), L x (B, S) -> (B, L, S)
+        start = self.start_cache(memory, src_mask) if cache else tf.zeros([batch, 0], tf.int32)
+        tokens = ops.greedy_decode(step, start, batch, Vocab.BOS, Vocab.EOS, Vocab.PAD, max_len)
+        return tokens, tf.stack(collected, axis=1)  # L x (B, S) -> (B, L, S)
 
 
 def count_parameters(model: keras.layers.Layer) -> int:
@@ -404,9 +416,15 @@ def count_parameters(model: keras.layers.Layer) -> int:
 
 
 def scale_embeddings(model: Transformer, factor: float) -> None:
-    """Multiply the source and target token embedding matrices by `factor`, in place."""
+    """Multiply the source and target token embedding matrices by `factor`, in place.
+
+    factor sqrt(D) turns the N(0, 1/D) draw into N(0, 1); the model's own sqrt(D) then lifts tokens
+    to RMS about sqrt(D) (11 at D = 128) against positions of RMS about 0.7, so order is drowned out.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
+        raise ValueError(f"factor must be a positive number, got {factor!r}")
     for table in (model.encoder.embedding.embeddings, model.decoder.embedding.embeddings):
-        table.assign(table * factor)
+        table.assign(table * factor)  # with tied embeddings, the output projection's too
 
 
 class SequenceTagger(keras.Model):
@@ -450,9 +468,62 @@ def _tokens(x, name: str, rank: int = 2):
     return x
 
 
-def _check_tokens(tokens, config) -> None:
+def _check_tokens(tokens, max_length: int, vocab: int, start: int = 0) -> None:
+    """(B, T) ids below vocab whose positions start .. start+T-1 fit in max_length (ids checked when eager)."""
     if tokens.shape.rank != 2:
         raise ValueError(f"expected tokens of shape (B, T), got shape {tuple(tokens.shape)}")
     length = tokens.shape[1]
-    if length is not None and length > config.max_length:
-        raise ValueError(f"a sequence of length {length} is longer than max_length {config.max_length}")
+    if length is not None and start + length > max_length:
+        raise ValueError(f"a sequence of length {start + length} is longer than max_length {max_length}")
+    if tf.executing_eagerly() and tf.size(tokens) > 0:
+        low, high = int(tf.reduce_min(tokens)), int(tf.reduce_max(tokens))
+        if low < 0 or high >= vocab:
+            raise ValueError(f"token ids must lie in 0..{vocab - 1} (the vocabulary), got {low}..{high}")
+
+
+def _check_lengths(src_len, src):
+    """src_len (B,) integer lengths in 1..S of src (B, S), as a tensor (values checked when eager)."""
+    src_len = _tokens(src_len, "src_len", rank=1)
+    if _differ(src_len.shape[0], src.shape[0]):
+        raise ValueError(f"src_len has {src_len.shape[0]} lengths but src {src.shape[0]} rows")
+    if tf.executing_eagerly() and tf.size(src_len) > 0:
+        low, high = int(tf.reduce_min(src_len)), int(tf.reduce_max(src_len))
+        if low < 1 or high > src.shape[1]:
+            raise ValueError(f"source lengths must lie in 1..{src.shape[1]}, got {low}..{high}")
+    return src_len
+
+
+def _memory(memory, tgt_in=None):
+    """memory (B, S, D) as a new tensor, so without a Keras mask attached; one-line errors for the wrong shape."""
+    memory = tf.convert_to_tensor(memory)
+    if memory.shape.rank != 3:
+        raise ValueError(f"memory must have shape (B, S, D), got {tuple(memory.shape)}")
+    if tgt_in is not None and _differ(tgt_in.shape[0], memory.shape[0]):
+        raise ValueError(f"{tgt_in.shape[0]} target rows but {memory.shape[0]} source rows")
+    return tf.identity(memory)
+
+
+def _memory_mask(mask, memory):
+    """(B, S) bool, True = real source token -> (B, 1, 1, S), after one-line checks against memory (B, S, D)."""
+    mask = tf.convert_to_tensor(mask)
+    if mask.dtype != tf.bool:
+        raise TypeError(f"the source mask must be bool (True = real token), got dtype {mask.dtype.name}")
+    if mask.shape.rank != 2 or not mask.shape.is_compatible_with(memory.shape[:2]):
+        raise ValueError(f"the source mask has shape {tuple(mask.shape)} but the memory holds (B, S) = "
+                         f"{tuple(memory.shape[:2])}")
+    return mask[:, None, None, :]  # (B, S) -> (B, 1, 1, S)
+
+
+def _check_step_tokens(tokens, cache: DecoderCache):
+    if not isinstance(cache, DecoderCache):
+        raise TypeError(f"cache must be a DecoderCache (from start_cache), got {type(cache).__name__}")
+    tokens = _tokens(tokens, "tokens", rank=1)
+    batch = cache.memory_mask.shape[0]
+    if _differ(tokens.shape[0], batch):
+        raise ValueError(f"a decoding step takes one token per row, shape ({batch},), got {tuple(tokens.shape)}")
+    return tokens
+
+
+def _differ(a, b) -> bool:
+    """Two static sizes that are both known and different (unknown ones are checked by TF later)."""
+    return a is not None and b is not None and a != b

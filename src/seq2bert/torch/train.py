@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -34,18 +35,28 @@ def scalar(value) -> float:
 
 def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size: int, learning_rate: float,
                   seed: int = 0, clip: float = 1.0, loss_fn=ops.masked_cross_entropy, label: str = "training",
-                  step_seconds: list | None = None) -> list[float]:
+                  step_seconds: list | None = None, schedule: Callable[[int], float] | None = None,
+                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                  on_checkpoint: Callable[[int, float], None] | None = None, every: int = 0) -> list[float]:
     """Adam with teacher forcing for `steps` batches; returns the loss of every step.
 
     Pass a list as `step_seconds` to get each step's wall-clock seconds appended to it.
+    `schedule(step)` gives the learning rate of steps 1..steps (it overrides `learning_rate`).
+    `on_checkpoint(step, seconds)` runs after every `every` steps, in eval mode, with the training
+    seconds so far (its own time excluded), e.g. to measure quality against training time.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    _check_options(every, on_checkpoint)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=betas, eps=eps)
     stream = batches(data, batch_size, seed)
     history = []
     start = time.perf_counter()
+    paused = 0.0  # seconds spent in on_checkpoint
     model.train()
-    for _ in tqdm(range(steps), desc=label, disable=quiet()):
+    for step in tqdm(range(1, steps + 1), desc=label, disable=quiet()):
         step_start = time.perf_counter()
+        if schedule is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = schedule(step)
         src, src_len, tgt_in, tgt_out = to_tensors(next(stream))
         logits, _ = model(src, src_len, tgt_in)  # (B, T, V)
         loss = loss_fn(logits, tgt_out, Vocab.PAD)
@@ -56,10 +67,21 @@ def train_seq2seq(model: torch.nn.Module, data: Encoded, steps: int, batch_size:
         history.append(scalar(loss))
         if step_seconds is not None:
             step_seconds.append(time.perf_counter() - step_start)
+        if on_checkpoint is not None and step % every == 0:
+            pause_start = time.perf_counter()
+            model.eval()
+            on_checkpoint(step, pause_start - start - paused)
+            model.train()
+            paused += time.perf_counter() - pause_start
     model.eval()
-    print(f"{label}: {steps} steps in {time.perf_counter() - start:.1f} s, "
+    print(f"{label}: {steps} steps in {time.perf_counter() - start - paused:.1f} s, "
           f"loss {np.mean(history[:10]):.3f} -> {np.mean(history[-10:]):.3f}")
     return history
+
+
+def _check_options(every: int, on_checkpoint) -> None:
+    if every < 0 or (on_checkpoint is not None and every < 1):
+        raise ValueError(f"on_checkpoint needs every >= 1 (a number of steps), got every={every}")
 
 
 def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 512):
