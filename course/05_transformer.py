@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 import seq2bert
-from seq2bert import diagrams, experiments, plot, report
+from seq2bert import decoding_example, diagrams, experiments, plot, report
 from seq2bert.configs import TransformerConfig
 from seq2bert.data.text import Vocab
 from seq2bert.experiments import transformer as experiment
@@ -59,13 +59,13 @@ print(sizes)
 # %% framework="pytorch"
 import torch
 
-from seq2bert.torch import attention, ops, transformer
+from seq2bert.torch import attention, decoding, ops, transformer
 from seq2bert.torch.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
 # %% framework="tensorflow"
 import tensorflow as tf
 
-from seq2bert.tf import attention, ops, transformer
+from seq2bert.tf import attention, decoding, ops, transformer
 from seq2bert.tf.train import tensor, to_numpy, train_seq2seq, translate_dataset
 
 # %% [markdown]
@@ -637,6 +637,23 @@ while not finished.all():
 print(f"beam search, K = 2: {' '.join(beams[0])}  (log-probability {scores[0]:.4f}, probability "
       f"{math.exp(scores[0]):.2f})")
 assert greedy_words == ["a", "a", "</s>"] and beams[0] == ["b", "</s>"] and scores[0] > greedy_score
+
+# %% [markdown]
+# The course's `decoding.beam_search(model, src, src_len, beam_size, max_len, length_penalty)`
+# is this loop for a real model: it starts the key/value cache once, calls
+# `model.decode_step` for all B × K beams at once, reorders the cache rows by `parents` after
+# every step, and picks each sentence's best finished hypothesis by score / length penalty.
+# Here it decodes another made-up table (`seq2bert.decoding_example`, "un chat": "the" is the
+# likelier first word, but only "a" is surely followed by "cat"), through a stand-in model
+# that looks the table up:
+
+# %%
+table_model = decoding.TableModel(decoding_example.next_token_log_probs)
+one_source = (tensor(np.array([[4, 5]])), tensor(np.array([2])))  # (B, S) = (1, 2): the source is not read
+for beam_size in (1, 2):
+    ids = to_numpy(decoding.beam_search(table_model, *one_source, beam_size=beam_size, max_len=5))[0]
+    print(f"beam size {beam_size}: {' '.join(decoding_example.words(ids))}  "
+          f"(probability {decoding_example.sequence_probability(ids):.3f})")
 
 # %% [markdown]
 # On the toy task, greedy against beam search ($K = 4$, $\alpha = 0.6$) on the held-out
