@@ -76,6 +76,7 @@ RATE_MISTAKES = {
     "sqrt_missing": ("sqrt_missing", lambda step, peak, warmup: peak * min(step / warmup, warmup / step)),
     "sqrt_in_warmup": ("sqrt_in_warmup", lambda step, peak, warmup: peak * math.sqrt(min(step / warmup, warmup / step))),
     "max": ("max_not_min", lambda step, peak, warmup: peak * max(step / warmup, math.sqrt(warmup / step))),
+    "no_warmup": ("no_warmup", lambda step, peak, warmup: peak * math.sqrt(warmup / step)),
     "no_decay": ("no_decay", lambda step, peak, warmup: peak * min(step / warmup, 1)),
     "paper_with_peak": ("paper_formula_with_peak", lambda step, peak, warmup: peak * min(
         step ** -0.5, step * warmup ** -1.5)),
@@ -549,3 +550,16 @@ def test_decoder_cases_cover_both_orders_and_the_edges():
     assert {layer.norm_first for layer in layers if layer.fixed_dropout} == {True, False}
     for a in args:  # every query keeps a key: what an empty row gets is not this exercise's question
         assert a["self_mask"].any(-1).all() and a["memory_mask"].any(-1).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_course_references_meet_the_checks(fw, name):
+    """Each framework's reference (what the notebook falls back to) gives the check's results on every case."""
+    from seq2bert.check.originality import Watch
+    from seq2bert.check.registry import get
+    from seq2bert.check.runner import _run_case
+
+    exercise = get(name)
+    for index, case in enumerate(exercise.make_cases(np.random.default_rng(7)), 1):
+        outcome = _run_case(exercise, fw, fw.reference(name), case, index, Watch({}))
+        assert outcome.kind == "ok", (case.label, outcome.kind, outcome.hint)

@@ -140,13 +140,14 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_a_tiny_main_run_race_and_beam_in_each_framework(framework, one_thread):
     task = toy_task(TINY.toy_train, TINY.eval_pairs, seed=0, max_words=TINY.max_words)
     run = experiment.main_run(framework, task, TINY, seed=0)
     assert run.steps == 4 and len(run.history) == 4 and all(np.isfinite(run.history))
     assert [point["step"] for point in run.checkpoints] == [2, 4]
-    assert 0 < run.checkpoints[0]["seconds"] <= run.checkpoints[1]["seconds"] == run.seconds
+    assert 0 < run.checkpoints[0]["seconds"] <= run.checkpoints[1]["seconds"] <= run.seconds
     assert run.scores["count"] == TINY.eval_pairs and 0.0 <= run.scores["token_accuracy"] <= 1.0
     assert run.setting == {"warmup": True, "embedding_factor": 1.0}
     rivals = experiment.baselines(framework, task, TINY, seed=0)

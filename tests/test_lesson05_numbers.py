@@ -2,12 +2,11 @@
 
 Quiz 05's numeric answers and explanations must agree with the same recomputed values. Numbers are
 recomputed twice where the package has the function: by formula here, and with seq2bert itself
-(schedules, ops.label_smoothed_cross_entropy, count_parameters, decoding.beam_search_step).
+(schedules, ops.label_smoothed_cross_entropy, count_parameters, decoding.beam_search_step and beam_search).
 The shared worked examples are listed in /work/briefs/worked05.md.
 """
 from __future__ import annotations
 
-import importlib
 import math
 
 import numpy as np
@@ -15,8 +14,11 @@ import pytest
 import torch
 
 from seq2bert.quiz import load_quiz, score_answer
+from seq2bert.configs import TransformerConfig
 from seq2bert.schedules import transformer_learning_rate, vaswani_peak
+from seq2bert.torch.decoding import TableModel, beam_search, beam_search_step, wu_length_penalty
 from seq2bert.torch.ops import label_smoothed_cross_entropy
+from seq2bert.torch.transformer import Transformer, count_parameters
 from seq2bert.units import course_root
 
 D, HEADS, FFN, LAYERS = 128, 4, 256, 2
@@ -48,14 +50,6 @@ def quiz():
 def assert_printed(lesson: str, *snippets: str) -> None:
     for snippet in snippets:
         assert flat(snippet) in lesson, f"lesson 05 does not print {snippet!r}"
-
-
-def package(module: str, name: str):
-    """A function another unit-05 branch adds; skipped (with the reason) until that branch is merged."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        pytest.skip(f"{module}.{name} is not on this branch yet")
 
 
 # ---------------------------------------------------------------- A. label smoothing
@@ -201,13 +195,10 @@ def test_parameter_table(lesson, vocab_sizes):
 @pytest.mark.parametrize("changes", [{}, {"tie_embeddings": False}, {"norm": "post"},
                                      {"encoder_layers": 3, "decoder_layers": 3}])
 def test_parameter_count_matches_the_model(vocab_sizes, changes):
-    config_class = package("seq2bert.configs", "TransformerConfig")
-    model_class = package("seq2bert.torch.transformer", "Transformer")
-    count = package("seq2bert.torch.transformer", "count_parameters")
     src, tgt = vocab_sizes
-    model = model_class(config_class(src_vocab=src, tgt_vocab=tgt, **changes))
+    model = Transformer(TransformerConfig(src_vocab=src, tgt_vocab=tgt, **changes))
     layers = changes.get("encoder_layers", LAYERS)
-    assert count(model) == total(src, tgt, layers, layers, tied=changes.get("tie_embeddings", True),
+    assert count_parameters(model) == total(src, tgt, layers, layers, tied=changes.get("tie_embeddings", True),
                                  final_norms=changes.get("norm", "pre") == "pre")
 
 
@@ -300,7 +291,7 @@ def test_beam_table_and_greedy(lesson):
 
 
 def test_beam_steps_match_the_package():
-    step = package("seq2bert.torch.decoding", "beam_search_step")
+    step = beam_search_step
     ids = {A: 3, B: 4, EOS: 2}  # PAD 0, BOS 1
     history = beam(TREE, k=2)
     prefixes = [()]
@@ -321,7 +312,28 @@ def test_beam_steps_match_the_package():
         assert prefixes == [c[0] for c in expected[:2]]
 
 
+def test_beam_search_on_the_table_gives_the_lesson_s_winners():
+    """The package's whole beam search (length penalty included) on the lesson's table, through TableModel."""
+    ids = {A: 3, B: 4, EOS: 2}
+    names = {value: name for name, value in ids.items()}
+
+    def table(prefixes: np.ndarray) -> np.ndarray:  # (N, t) ids, BOS first -> (N, V) log-probabilities
+        out = np.full((len(prefixes), 5), -np.inf)
+        for row, fed in enumerate(prefixes):
+            for token, p in next_probs(TREE, tuple(names[int(i)] for i in fed[1:])).items():
+                out[row, ids[token]] = math.log(p)
+        return out
+
+    src, src_len = torch.ones(1, 2, dtype=torch.long), torch.tensor([2])
+    for k, expected in ((2, [ids[B], ids[EOS]]), (1, [ids[A], ids[A], ids[EOS]])):
+        for alpha in (0.0, 0.6):
+            tokens = beam_search(TableModel(table), src, src_len, beam_size=k, max_len=6, length_penalty=alpha)
+            assert tokens[0].tolist() == expected, (k, alpha)
+
+
 def test_length_penalty(lesson):
+    lengths = [2, 3, 6, 10]
+    assert wu_length_penalty(torch.tensor(lengths), 0.6).tolist() == pytest.approx([lp(n) for n in lengths], rel=1e-6)
     assert_printed(lesson, f"lp(2) = **{f4(lp(2))}**", f"lp(3) = {f4(lp(3))}", f"lp(6) = **{f4(lp(6))}**",
                    f"lp(10) = {f4(lp(10))}")
     best, runner_up = beam(TREE, k=2)[-1][:2]

@@ -80,13 +80,14 @@ TRANSFORMER_LEARNING_RATE = Exercise(
                 "sqrt(warmup / step)"),
         Mistake("sqrt_in_warmup", _rate(lambda s, w: min(math.sqrt(s / w), math.sqrt(w / s))),
                 "the warm-up is linear: peak * step / warmup (no square root); only the decay has one"),
-        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
-                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
-                "and decays after it"),
         Mistake("no_decay", _rate(lambda s, w: min(s / w, 1.0)),
                 "after warm-up the rate must decay: peak * sqrt(warmup / step), not stay at the peak"),
         Mistake("no_warmup", _rate(lambda s, w: math.sqrt(w / s)),
                 "the warm-up is missing: for step < warmup the rate climbs linearly, peak * step / warmup"),
+        # After no_warmup: during warm-up the larger piece is the decay, so the two agree there.
+        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
+                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
+                "and decays after it"),
         Mistake("decay_not_normalised", _rate(lambda s, w: min(s / w, 1.0 / math.sqrt(s))),
                 "the decay must start from the peak at step == warmup: peak * sqrt(warmup / step), not "
                 "peak / sqrt(step)"),
@@ -309,18 +310,29 @@ class DecoderLayerArgument:
             if self.fixed_dropout:
                 layer.dropout = _torch_fixed_dropout(fw.to_tensor(self.pattern))
             return layer.eval()  # dropout off
-        from seq2bert.tf.transformer import DecoderLayer
         from seq2bert.tf.weights import load_torch_state
 
-        layer = DecoderLayer(self.config())
-        x = fw.to_tensor(np.zeros((1, 2, self.width), np.float32))
-        memory = fw.to_tensor(np.zeros((1, 3, self.width), np.float32))
-        layer(x, memory, fw.to_tensor(np.ones((1, 1, 2, 2), bool)), fw.to_tensor(np.ones((1, 1, 1, 3), bool)))
+        layer, dropout = self._keras_layer(fw)
         load_torch_state(layer, self.weights)
         if self.fixed_dropout:
             pattern = fw.to_tensor(self.pattern)
             layer.dropout = lambda x, training=None: x * pattern  # (B, T, D) * (D,)
+        else:
+            layer.dropout = dropout
         return layer
+
+    def _keras_layer(self, fw: Any) -> tuple:
+        """A built Keras DecoderLayer of this shape and its own Dropout, built once (it takes seconds)."""
+        key = (self.width, self.heads, self.ffn, self.norm_first)
+        if key not in _KERAS_LAYERS:
+            from seq2bert.tf.transformer import DecoderLayer
+
+            layer = DecoderLayer(self.config())
+            x = fw.to_tensor(np.zeros((1, 2, self.width), np.float32))
+            memory = fw.to_tensor(np.zeros((1, 3, self.width), np.float32))
+            layer(x, memory, fw.to_tensor(np.ones((1, 1, 2, 2), bool)), fw.to_tensor(np.ones((1, 1, 1, 3), bool)))
+            _KERAS_LAYERS[key] = (layer, layer.dropout)
+        return _KERAS_LAYERS[key]
 
     def for_numpy(self) -> Any:
         def part(prefix):
@@ -349,6 +361,10 @@ class DecoderLayerArgument:
 
     def mutated(self, fw: Any, passed: Any) -> bool:
         return False
+
+
+# Built Keras layers by (D, H, F, norm_first); each use loads its case's weights and dropout first.
+_KERAS_LAYERS: dict[tuple, tuple] = {}
 
 
 def _torch_fixed_dropout(pattern):

@@ -104,21 +104,24 @@ def subset(task: Task, count: int) -> Task:
     return dataclasses.replace(task, test=task.test.subset(np.arange(count)), test_pairs=task.test_pairs[:count])
 
 
-def _checkpointer(framework: str, modules: _Modules, model, task: Task, pairs: int, every: int, into: list):
-    """(on_checkpoint, every) for train_seq2seq: greedy-decode the first `pairs` held-out pairs and score them."""
+def _checkpointer(modules: _Modules, model, task: Task, pairs: int, every: int, into: list, paused: list):
+    """(on_checkpoint, every) for train_seq2seq: greedy-decode the first `pairs` held-out pairs and score them.
+
+    Appends each checkpoint's seconds of decoding to `paused`, so the caller can leave them out.
+    """
     if not every or not pairs:
         return None, 0
     probe = subset(task, pairs)
 
     def on_checkpoint(step: int, seconds: float) -> None:
+        began = time.perf_counter()
         predictions, _ = modules["train"].translate_dataset(model, probe.test, probe.max_target_len)
         scores = score_predictions(probe, predictions)
         into.append({"step": step, "seconds": seconds, "token_accuracy": scores["token_accuracy"],
                      "exact_match": scores["exact_match"], "bleu": scores["bleu"],
                      "exact_match_by_length": scores["exact_match_by_length"],
                      "token_accuracy_by_length": scores["token_accuracy_by_length"]})
-        if framework == "pytorch":
-            model.train()  # translate_dataset left it in evaluation mode: dropout back on
+        paused.append(time.perf_counter() - began)
 
     return on_checkpoint, every
 
@@ -138,16 +141,16 @@ def train_transformer(framework: str, task: Task, sizes: TransformerSizes, steps
     if embedding_factor != 1.0:
         modules["transformer"].scale_embeddings(model, embedding_factor)
     checkpoints: list = []
-    on_checkpoint, every = _checkpointer(framework, modules, model, task, sizes.checkpoint_pairs,
-                                         checkpoint_every, checkpoints)
+    paused: list = []
+    on_checkpoint, every = _checkpointer(modules, model, task, sizes.checkpoint_pairs,
+                                         checkpoint_every, checkpoints, paused)
     loss = functools.partial(modules["ops"].label_smoothed_cross_entropy, smoothing=sizes.label_smoothing)
     start = time.perf_counter()
     history = modules["train"].train_seq2seq(
         model, task.train, steps, sizes.batch_size, sizes.peak_learning_rate, seed=seed, clip=sizes.clip,
         loss_fn=loss, label=name, schedule=learning_rate_schedule(sizes, warmup), betas=sizes.betas, eps=sizes.eps,
         on_checkpoint=on_checkpoint, every=every)
-    seconds = checkpoints[-1]["seconds"] if checkpoints and checkpoints[-1]["step"] == steps else None
-    seconds = seconds if seconds is not None else time.perf_counter() - start
+    seconds = time.perf_counter() - start - sum(paused)  # training only, as the checkpoints count it
     run = Run(name, steps, list(history), seconds, checkpoints=checkpoints, model=model,
               setting={**changes, "warmup": warmup, "embedding_factor": embedding_factor})
     if evaluate:
@@ -163,13 +166,13 @@ def train_rnn(framework: str, task: Task, sizes: TransformerSizes, steps: int, a
     config = Seq2SeqConfig(src_vocab=len(task.src_vocab), tgt_vocab=len(task.tgt_vocab), attention=attention)
     model = modules["seq2seq"].Seq2Seq(config, seed=seed)
     checkpoints: list = []
-    on_checkpoint, every = _checkpointer(framework, modules, model, task, sizes.checkpoint_pairs,
-                                         checkpoint_every, checkpoints)
+    paused: list = []
+    on_checkpoint, every = _checkpointer(modules, model, task, sizes.checkpoint_pairs,
+                                         checkpoint_every, checkpoints, paused)
     start = time.perf_counter()
     history = modules["train"].train_seq2seq(model, task.train, steps, sizes.batch_size, sizes.rnn_learning_rate,
                                              seed=seed, label=name, on_checkpoint=on_checkpoint, every=every)
-    seconds = checkpoints[-1]["seconds"] if checkpoints and checkpoints[-1]["step"] == steps else None
-    seconds = seconds if seconds is not None else time.perf_counter() - start
+    seconds = time.perf_counter() - start - sum(paused)  # training only, as the checkpoints count it
     return Run(name, steps, list(history), seconds, greedy_scores(framework, model, task), checkpoints, model)
 
 
