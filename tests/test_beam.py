@@ -251,3 +251,20 @@ def test_bad_input_gets_a_clear_error(framework):
         step(framework, log_probs, scores[:, :3], finished)
     with pytest.raises(ValueError, match=r"log_probs must have shape \(B, K, V\), got \(3, 4\)"):
         step(framework, log_probs[..., 0], scores, finished)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_translate_dataset_can_search_with_beams(framework, transformers):
+    from seq2bert.data.text import Encoded
+
+    module = __import__(f"seq2bert.{'torch' if framework == 'pytorch' else 'tf'}.train", fromlist=["train"])
+    models, src, src_len = transformers
+    targets = np.full((len(src_len), 2), EOS)
+    data = Encoded(src, src_len, targets, targets, np.full(len(src_len), 2))
+    greedy, weights = module.translate_dataset(models[framework], data, 10, batch_size=4)
+    one, no_weights = module.translate_dataset(models[framework], data, 10, batch_size=4, beam_size=1)
+    assert one == greedy and no_weights == [None] * len(src_len) and weights[0] is not None
+    beams, _ = module.translate_dataset(models[framework], data, 10, batch_size=4, beam_size=3)
+    expected = search(framework, models[framework], src, src_len, beam_size=3, max_len=10)
+    for found, row in zip(beams, expected):
+        assert found == [int(t) for t in row[: len(found)]] and (found[-1] == EOS or len(found) == 10)
