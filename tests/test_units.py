@@ -13,7 +13,7 @@ import pytest
 
 from seq2bert import runner, settings, units
 from seq2bert.build import SkippedUnitWarning, generate
-from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, Seq2SeqSizes
+from seq2bert.settings import AttentionSizes, DotProductSizes, ModeSizes, Seq2SeqSizes, TransformerSizes
 from seq2bert.units import UNITS, Catalogue, CourseError, Unit, get_unit, register, registered
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -68,6 +68,18 @@ def test_unit03_sizes_fit_its_notebook(fast):
     # The notebook's saturation asserts read the widest d_k of an increasing sweep.
     assert list(chosen.sweep_widths) == sorted(set(chosen.sweep_widths)) and chosen.sweep_widths[-1] >= 256
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_unit05_sizes_fit_its_notebook(fast):
+    chosen = settings.sizes("05", fast=fast)
+    assert type(chosen) is TransformerSizes
+    # Beam search and the quality checkpoints decode the first pairs of the held-out set.
+    assert 0 < chosen.beam_pairs <= chosen.eval_pairs and chosen.checkpoint_pairs <= chosen.eval_pairs
+    assert bool(chosen.checkpoint_every) == bool(chosen.checkpoint_pairs)
+    if not fast:  # full mode reports the 31-40-word bucket, the RNN race, the ablations and the "why" run
+        assert chosen.max_words == 40 and chosen.rnn_steps and chosen.plain_steps and chosen.checkpoint_every
+        assert chosen.ablation_steps and chosen.warmup_steps and chosen.why_steps
+
+
 def test_fast_or_full_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("SEQ2BERT_FAST", "1")
     assert settings.sizes("01") is get_unit("01").sizes.fast
@@ -92,7 +104,8 @@ def test_session_carries_the_units_sizes(monkeypatch):
 
 
 def test_catalogue_entries_name_budgets_and_check_modules():
-    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 160), ("03", 75), ("04", 60)]
+    assert [(u.number, u.budget_seconds) for u in UNITS] == [("01", 60), ("02", 160), ("03", 75), ("04", 60),
+                                                           ("05", 60)]
     from seq2bert.check import exercise_names
 
     # Every unit's check modules register exactly the exercises its notebooks ask for.
@@ -102,6 +115,8 @@ def test_catalogue_entries_name_budgets_and_check_modules():
                                             "scaled_dot_product_attention"]
     assert sorted(exercise_names("04")) == ["apply_rope", "merge_heads", "multi_head_attention", "sinusoidal_encoding",
                                             "split_heads"]
+    assert sorted(exercise_names("05")) == ["beam_search_step", "decoder_layer", "label_smoothed_cross_entropy",
+                                            "transformer_learning_rate"]
 
 
 def test_a_registered_unit_is_seen_everywhere(tmp_path):
@@ -111,7 +126,7 @@ def test_a_registered_unit_is_seen_everywhere(tmp_path):
         assert get_unit("90") is unit and get_unit("tiny_fixture") is unit
         assert settings.sizes("90", fast=True) == TinySizes(2, 10)
         assert settings.sizes("90", fast=False) == TinySizes(4, 1000)
-        assert [u.number for u in UNITS] == ["01", "02", "03", "04", "90"]
+        assert [u.number for u in UNITS] == ["01", "02", "03", "04", "05", "90"]
         assert runner.budget_for("90") == 5 and runner.budget_for("90", fast=False) is None
         assert runner.notebook_paths(tmp_path, frameworks=["pytorch"])[-1] == unit.notebook(tmp_path, "pytorch", solution=True)
         with warnings.catch_warnings(record=True) as caught:
@@ -127,7 +142,7 @@ def test_a_registered_unit_is_seen_everywhere(tmp_path):
         assert list(find_releases(tmp_path)) == [("90", "tensorflow")]
     with pytest.raises(CourseError, match="there is no unit '90'"):
         get_unit("90")
-    assert len(UNITS) == 4
+    assert len(UNITS) == 5
 
 
 def test_register_returns_the_unit_and_refuses_clashes():
@@ -135,7 +150,7 @@ def test_register_returns_the_unit_and_refuses_clashes():
     try:
         assert register(unit) is unit
         assert register(unit) is unit  # the identical entry again: a no-op
-        assert len(UNITS) == 5
+        assert len(UNITS) == 6
         with pytest.raises(CourseError, match="cannot add unit 91_other: unit 91_another_fixture"):
             register(tiny_unit("91", "other"))
         with pytest.raises(CourseError, match="unit 02_bahdanau_attention .* already has that number or topic"):
@@ -145,7 +160,7 @@ def test_register_returns_the_unit_and_refuses_clashes():
         assert get_unit("91") is unit
     finally:
         units.UNITS.unregister(unit)
-    assert len(UNITS) == 4
+    assert len(UNITS) == 5
     with pytest.raises(CourseError, match="not in the catalogue"):
         units.UNITS.unregister(unit)
 
@@ -197,7 +212,7 @@ def test_extra_units_from_the_environment_reach_other_processes(tmp_path):
     code = "from seq2bert import settings, units; print([u.number for u in units.UNITS], settings.sizes('93'))"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['01', '02', '03', '04', '93'] ExtraSizes(width=8)"
+    assert result.stdout.strip() == "['01', '02', '03', '04', '05', '93'] ExtraSizes(width=8)"
 
 
 def test_extra_units_that_cannot_be_imported_get_a_one_line_error(monkeypatch):
