@@ -147,30 +147,6 @@ class ModeSizes:
         return self.fast if fast else self.full
 
 
-# Unit 05's sizes, for its catalogue entry (seq2bert.units). Calibrated on 2026-12-03 in PyTorch
-# (seed 0, 300 held-out pairs; the machine shared with 8 other jobs, so seconds are inflated):
-# - fast, sources of at most 15 words (about 0.8 of a 20-word step, 0.45 of a 40-word one):
-#   token accuracy / exact match 0.81 / 0.45 at 250 steps, 0.82 / 0.54 at 300, 0.95 / 0.77 at
-#   350. At most 20 words needed more steps: 0.78 / 0.46 at 300, 0.86 / 0.63 at 350, 0.88 / 0.71
-#   at 400. A step cost 0.20 CPU seconds at 20 words and 0.37 at 40 under that load; issue 8
-#   measured 0.16 at 40 words on an idle machine, so fast mode's 350 steps should take ~25 s.
-# - full, sources of 4-40 words, 500 held-out pairs: 0.32 / 0.08 at 250 steps, 0.90 / 0.60 at 500
-#   (0.03 on 31-40 words), 0.974 / 0.874 at 750 (0.55), 0.979 / 0.874 at 1000 (0.66): short of
-#   the full targets (exact 0.90, 0.75 on 31-40). Issue 8's throwaway model had 0.35 / 0.74 /
-#   0.92 exact at 250 / 500 / 750 and 0.97 (0.93 on 31-40) at 1500, hence 1500 steps here (NOT
-#   yet measured with this model). This model starts slower: with tied embeddings its first
-#   logits repeat the input token (logit ~9, loss 9.0 against ln V = 4.4).
-# - warm-up: at peak 2e-3 post-LN trains fine without warm-up (2 + 2 layers); at 1e-2 it stays
-#   at loss ~4.1 for 150 steps, while post-LN with warm-up and pre-LN without it both learn.
-TRANSFORMER_SIZES = ModeSizes(
-    fast=TransformerSizes(toy_train=8000, eval_pairs=300, max_words=15, steps=350, rnn_steps=0, plain_steps=0,
-                          checkpoint_every=0, checkpoint_pairs=0, beam_pairs=100, ablation_steps=0, warmup_steps=0,
-                          why_steps=0),
-    full=TransformerSizes(toy_train=40000, eval_pairs=1000, max_words=40, steps=1500, rnn_steps=1200,
-                          plain_steps=1200, checkpoint_every=100, checkpoint_pairs=200, beam_pairs=300,
-                          ablation_steps=300, warmup_steps=300, why_steps=300))
-
-
 def sizes(unit: str | int, fast: bool | None = None) -> Any:
     """The sizes dataclass of `unit` ("01", "02", ...) in fast or full mode (default: from the env)."""
     # Imported here because the catalogue imports this module for the size dataclasses.
