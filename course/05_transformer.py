@@ -457,7 +457,7 @@ plot.training_curves({"Transformer": run.history}, smooth=20, title="Training lo
 
 # %% [markdown]
 # With smoothing the loss cannot reach 0: even a model that predicts the smoothed target $q$
-# exactly pays its entropy $-\sum_v q_v \log q_v$ (lesson, worked example 1), here with
+# exactly pays its entropy $-\sum_v q_v \log q_v$ (lesson, section 8), here with
 # this task's $V$:
 
 # %%
