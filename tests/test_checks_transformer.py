@@ -686,3 +686,47 @@ def test_a_learner_changing_the_layer_does_not_fail_the_next_check(fw):
     assert evaluate("decoder_layer", fw, meddling).status == "failed"
     result = evaluate("decoder_layer", fw, written_out)
     assert result.status == "passed", result.hint
+
+
+def residual_from_normalised(layer, x, memory, self_mask, memory_mask):
+    """Pre-LN with the residual taken from LN(x): h = LN(x); x = h + f(h)."""
+    if not layer.norm_first:
+        return written_out(layer, x, memory, self_mask, memory_mask)
+    h = layer.self_attention_norm(x)
+    x = h + layer.dropout(layer.self_attention(h, h, h, self_mask)[0])
+    h = layer.cross_attention_norm(x)
+    attended, weights = layer.cross_attention(h, memory, memory, memory_mask)
+    x = h + layer.dropout(attended)
+    h = layer.ffn_norm(x)
+    return h + layer.dropout(layer.ffn(h)), weights
+
+
+def normalised_branch(layer, x, memory, self_mask, memory_mask):
+    """Post-LN that normalises each sub-layer's output instead of the sum: x = x + LN(f(x))."""
+    if layer.norm_first:
+        return written_out(layer, x, memory, self_mask, memory_mask)
+    x = x + layer.self_attention_norm(layer.dropout(layer.self_attention(x, x, x, self_mask)[0]))
+    attended, weights = layer.cross_attention(x, memory, memory, memory_mask)
+    x = x + layer.cross_attention_norm(layer.dropout(attended))
+    return x + layer.ffn_norm(layer.dropout(layer.ffn(x))), weights
+
+
+@pytest.mark.parametrize("mistake, learner", [("residual_from_normalised", residual_from_normalised),
+                                              ("post_ln_normalises_the_branch", normalised_branch)])
+def test_decoder_layer_norm_placement_slips_get_their_hint(fw, mistake, learner):
+    assert_mistake(evaluate("decoder_layer", fw, learner), checks.DECODER_LAYER, mistake)
+
+
+def test_best_token_per_beam_by_topk_gets_its_hint(fw):
+    """topk(1) per beam picks any index among a dead beam's -inf candidates; the hint must not depend on it."""
+    if fw.name == "pytorch":
+        def per_beam(log_probs, scores, finished, eos_id, pad_id):
+            best, tokens = torch_candidates(log_probs, scores, finished, pad_id).topk(1, dim=-1)  # (B, K, 1)
+            batch, beam = scores.shape
+            return best[..., 0], torch.arange(beam).expand(batch, beam), tokens[..., 0]
+    else:
+        def per_beam(log_probs, scores, finished, eos_id, pad_id):
+            best, tokens = tf.math.top_k(tf_candidates(log_probs, scores, finished, pad_id), k=1)  # (B, K, 1)
+            batch, beam = scores.shape
+            return best[..., 0], tf.broadcast_to(tf.range(beam), [batch, beam]), tokens[..., 0]
+    assert_mistake(evaluate("beam_search_step", fw, per_beam), checks.BEAM_SEARCH_STEP, "best_token_per_beam")

@@ -466,7 +466,8 @@ def _fresh_decoder_case(rng: np.random.Generator) -> Case:
 
 def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self_mask_on=True,
                    memory_mask_on=True, swap_masks=False, cross_on_x=False, normalise_memory=False,
-                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False, dropout="branch"):
+                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False, dropout="branch",
+                   residual_from_normalised=False, normalised_branch=False):
     """The contract in float64; each keyword switches in one known mistake."""
     x = np.asarray(x, dtype=np.float64)
     memory = np.asarray(memory, dtype=np.float64)
@@ -494,8 +495,11 @@ def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self
     drop_sum = layer.dropout if dropout == "after_residual" else (lambda h: h)
     for block, norm in blocks:
         if pre:
-            branch = drop_branch(block(norm(x)))
-            x = drop_sum(x + branch) if residual else branch
+            h = norm(x)
+            branch = drop_branch(block(h))
+            x = drop_sum((h if residual_from_normalised else x) + branch) if residual else branch
+        elif normalised_branch:
+            x = x + norm(drop_branch(block(x)))
         else:
             branch = drop_branch(block(x))
             x = norm(drop_sum(x + branch) if residual else branch)
@@ -548,6 +552,12 @@ DECODER_LAYER = Exercise(
         Mistake("residual_missing", _decoder_mistake(residual=False),
                 "the residual connections are missing: each sub-layer's output is added to its input x "
                 f"({_PRE}; {_POST})"),
+        Mistake("residual_from_normalised", _decoder_mistake(residual_from_normalised=True),
+                "in the pre-LN cases the residual starts from LN(x): add the sub-layer's output to x itself, "
+                f"h = LN(x); x = x + dropout(f(h)), so the un-normalised stream carries through; {_PRE}"),
+        Mistake("post_ln_normalises_the_branch", _decoder_mistake(normalised_branch=True),
+                "in the post-LN cases you normalised the sub-layer's output before adding it: post-LN normalises "
+                f"the sum, {_POST}"),
         Mistake("one_norm_for_all", _decoder_mistake(one_norm=True),
                 "each sub-layer has its own LayerNorm: self_attention_norm, cross_attention_norm and ffn_norm "
                 "(they learn different scales and shifts)"),
@@ -663,6 +673,10 @@ def _canonical_ties(result, case: Case):
     new_scores, parents, tokens = (np.asarray(part) for part in result)
     if new_scores.ndim != 2 or parents.shape != new_scores.shape or tokens.shape != new_scores.shape:
         return result
+    # Which beam and token a -inf candidate is says nothing (a right answer never keeps one; a mistake
+    # such as the best token per beam does, at whatever index its argmax or topk gives).
+    dead = np.isneginf(new_scores)
+    parents, tokens = np.where(dead, -1, parents), np.where(dead, -1, tokens)
     rounded = np.round(new_scores.astype(np.float64), _TIE_DECIMALS)
     with np.errstate(invalid="ignore"):
         steps = np.diff(rounded, axis=-1)
