@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import math
 import subprocess
 import textwrap
 import sys
@@ -68,21 +69,32 @@ def through_numpy(fw, numpy_function):
 
     def learner(*args):
         output = numpy_function(*to_numpy_args(args))
+        if isinstance(output, float):  # an exercise whose result is a plain number (a learning rate)
+            return output
         return tuple(map(as_tensor, output)) if isinstance(output, tuple) else as_tensor(output)
 
     return learner
 
 
-def _numpy_callable(fw, function):
-    """A callable given to the learner in framework `fw`, called with and returning NumPy arrays."""
-    def to_numpy(value):
-        return fw.to_numpy(value) if fw.is_tensor(value) else value
+class _numpy_callable:
+    """A callable given to the learner in framework `fw`, called with and returning NumPy arrays.
 
-    def call(*args):
-        output = function(*(fw.to_tensor(arg) if isinstance(arg, np.ndarray) else arg for arg in args))
-        return tuple(map(to_numpy, output)) if isinstance(output, tuple) else to_numpy(output)
+    Its callable attributes (a DecoderLayer's sub-layers) are wrapped the same way; others pass through.
+    """
 
-    return call
+    def __init__(self, fw, function):
+        self._fw, self._function = fw, function
+
+    def _to_numpy(self, value):
+        return self._fw.to_numpy(value) if self._fw.is_tensor(value) else value
+
+    def __call__(self, *args):
+        output = self._function(*(self._fw.to_tensor(arg) if isinstance(arg, np.ndarray) else arg for arg in args))
+        return tuple(map(self._to_numpy, output)) if isinstance(output, tuple) else self._to_numpy(output)
+
+    def __getattr__(self, name):
+        value = getattr(self._function, name)
+        return _numpy_callable(self._fw, value) if callable(value) else value
 
 
 @pytest.mark.parametrize("name", list(EXERCISES))
@@ -122,7 +134,7 @@ def notebook_function(fw, source: str, name: str):
     Like the notebook, the cell also sees its unit's other exercises (after their checks: the
     learner's function or the reference), e.g. unit 04's multi_head_attention calls split_heads.
     """
-    namespace = {"np": np, "ops": importlib.import_module(OPS[fw.name]),
+    namespace = {"np": np, "math": math, "ops": importlib.import_module(OPS[fw.name]),
                  "attention": importlib.import_module(OPS[fw.name].replace(".ops", ".attention"))}
     namespace["torch" if fw.name == "pytorch" else "tf"] = fw.torch if fw.name == "pytorch" else fw.tf
     namespace.update({other: fw.reference(other) for other in exercise_names(EXERCISES[name].unit) if other != name})
@@ -165,8 +177,8 @@ def test_every_exercise_has_at_least_three_distinct_mistakes(exercise):
     assert len(hints) >= 3
 
 
-def wrong_shape(fw, name):
-    dtype = {"bool": bool, "int": np.int64, "float": np.float32}[EXERCISES[name].outputs[0].kind]
+def wrong_shape(fw, name, part=0):
+    dtype = {"bool": bool, "int": np.int64}.get(EXERCISES[name].outputs[part].kind, np.float32)
     return lambda *args: fw.to_tensor(np.zeros((1, 2, 3), dtype=dtype))
 
 
@@ -184,13 +196,22 @@ BAD_FUNCTIONS = {
 }
 
 
+# What the hints say instead when the result should be a plain Python number (a learning rate).
+NUMBER_PHRASES = {"returns a list": "expected a plain Python float", "returns a float": "wrong values",
+                  "wrong shape": "expected a plain Python float"}
+
+
 @pytest.mark.parametrize("name", list(EXERCISES))
 @pytest.mark.parametrize("bad", list(BAD_FUNCTIONS))
 def test_bad_functions_fail_without_raising(checks, shown, name, bad):
     make, phrase = BAD_FUNCTIONS[bad]
+    if EXERCISES[name].outputs[0].kind == "number":
+        phrase = NUMBER_PHRASES.get(bad, phrase)
     function = make(checks.framework, name)
     count = len(EXERCISES[name].outputs)
-    if count > 1:  # an exercise with several results gets the bad one in each place
+    if count > 1 and bad == "wrong shape":  # each result of its own dtype, all of the wrong shape
+        function = lambda *args: tuple(wrong_shape(checks.framework, name, part)(*args) for part in range(count))
+    elif count > 1:  # an exercise with several results gets the bad one in each place
         function = lambda *args, bad_one=function: (bad_one(*args),) * count
     returned = getattr(checks, name)(function)
     assert returned is checks.framework.reference(name)
@@ -274,7 +295,7 @@ def test_exercise_names_by_unit():
     assert sorted(exercise_names("01")) == ["greedy_decode", "last_real_state", "masked_cross_entropy", "padding_mask"]
     assert sorted(exercise_names("02")) == ["additive_scores", "attention_step", "context_vector", "masked_softmax"]
     # unit 03's checks are registered once units.py lists seq2bert.check.dot_product, or a test file imports it
-    assert sorted(exercise_names()) == sorted(n for unit in ("01", "02", "03", "04") for n in exercise_names(unit))
+    assert sorted(exercise_names()) == sorted(n for unit in ("01", "02", "03", "04", "05") for n in exercise_names(unit))
 
 
 @pytest.mark.parametrize("framework, other", [("tensorflow", "torch"), ("pytorch", "tensorflow")])

@@ -76,6 +76,7 @@ RATE_MISTAKES = {
     "sqrt_missing": ("sqrt_missing", lambda step, peak, warmup: peak * min(step / warmup, warmup / step)),
     "sqrt_in_warmup": ("sqrt_in_warmup", lambda step, peak, warmup: peak * math.sqrt(min(step / warmup, warmup / step))),
     "max": ("max_not_min", lambda step, peak, warmup: peak * max(step / warmup, math.sqrt(warmup / step))),
+    "no_warmup": ("no_warmup", lambda step, peak, warmup: peak * math.sqrt(warmup / step)),
     "no_decay": ("no_decay", lambda step, peak, warmup: peak * min(step / warmup, 1)),
     "paper_with_peak": ("paper_formula_with_peak", lambda step, peak, warmup: peak * min(
         step ** -0.5, step * warmup ** -1.5)),
@@ -562,6 +563,12 @@ def test_the_course_references_meet_the_checks(fw, name):
     for index, case in enumerate(exercise.make_cases(np.random.default_rng(7)), 1):
         outcome = _run_case(exercise, fw, fw.reference(name), case, index, Watch({}))
         assert outcome.kind == "ok", (case.label, outcome.kind, outcome.hint)
+
+
+def test_unit_05_lists_its_four_exercises():
+    from seq2bert.check import exercise_names
+
+    assert sorted(exercise_names("05")) == sorted(NAMES)
 
 
 # ---------------------------------------------------------------- hostile submissions and unusual right answers

@@ -202,6 +202,8 @@ def _number_hint(fw: Framework, value: Any) -> str:
     if fw.is_tensor(value):
         return (f"your function returned a {fw.tensor_type}, expected a plain Python float: compute it with "
                 "Python arithmetic (min, math.sqrt or ** 0.5), no tensors needed")
+    if isinstance(value, np.ndarray):
+        return f"your function returned a NumPy array of shape {value.shape}, expected a plain Python float"
     return f"your function returned a {type(value).__name__}, expected a plain Python float"
 
 

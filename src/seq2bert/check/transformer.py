@@ -5,7 +5,8 @@ Contracts (briefs: api05): transformer_learning_rate(step, peak, warmup) = peak 
 sqrt(warmup / step)) as a plain Python float, steps counted from 1. label_smoothed_cross_entropy
 targets (1 - eps) one-hot + eps / V on every class and averages over non-PAD targets.
 decoder_layer(layer, x, memory, self_mask, memory_mask) runs a real DecoderLayer's sub-layers in
-the pre-LN or post-LN order its `norm_first` says, dropout off (the check's layers are in eval mode).
+the pre-LN or post-LN order its `norm_first` says; the check's layers are in eval mode, except in
+two cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
 beam_search_step keeps the K best of the K * V candidates of each sentence, best first; a finished
 beam offers exactly one candidate, pad_id with its score unchanged. Where candidates tie, any order
 of the tied ones is accepted (the cases never tie at the K-th place; a mistake that makes such ties,
@@ -103,13 +104,14 @@ TRANSFORMER_LEARNING_RATE = Exercise(
                 "sqrt(warmup / step)"),
         Mistake("sqrt_in_warmup", _rate(lambda s, w: min(math.sqrt(s / w), math.sqrt(w / s))),
                 "the warm-up is linear: peak * step / warmup (no square root); only the decay has one"),
-        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
-                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
-                "and decays after it"),
         Mistake("no_decay", _rate(lambda s, w: min(s / w, 1.0)),
                 "after warm-up the rate must decay: peak * sqrt(warmup / step), not stay at the peak"),
         Mistake("no_warmup", _rate(lambda s, w: math.sqrt(w / s)),
                 "the warm-up is missing: for step < warmup the rate climbs linearly, peak * step / warmup"),
+        # After no_warmup: during warm-up the larger piece is the decay, so the two agree there.
+        Mistake("max_not_min", _rate(lambda s, w: max(s / w, math.sqrt(w / s))),
+                "take the smaller of the two pieces (min), not the larger: the rate climbs during warm-up "
+                "and decays after it"),
         Mistake("decay_not_normalised", _rate(lambda s, w: min(s / w, 1.0 / math.sqrt(s))),
                 "the decay must start from the peak at step == warmup: peak * sqrt(warmup / step), not "
                 "peak / sqrt(step)"),

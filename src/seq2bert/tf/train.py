@@ -11,7 +11,7 @@ from tqdm.auto import tqdm
 
 from seq2bert.data.text import Encoded, Vocab, batches
 from seq2bert.settings import quiet
-from seq2bert.tf import ops
+from seq2bert.tf import decoding, ops
 
 _BATCH_SIGNATURE = [tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None], tf.int64),
                     tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None, None], tf.int64)]
@@ -88,13 +88,20 @@ def train_seq2seq(model: keras.Model, data: Encoded, steps: int, batch_size: int
     return history
 
 
-def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 512):
-    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
+def translate_dataset(model: keras.Model, data: Encoded, max_len: int, batch_size: int = 512,
+                      beam_size: int | None = None):
+    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length.
+
+    With `beam_size`, beam search (seq2bert.tf.decoding.beam_search) instead; it returns no weights.
+    """
     predictions, attention = [], []
     for begin in range(0, len(data), batch_size):
         batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
         src, src_len, _, _ = to_tensors(batch)
-        tokens, weights = model.translate(src, src_len, max_len)
+        if beam_size is None:
+            tokens, weights = model.translate(src, src_len, max_len)
+        else:
+            tokens, weights = decoding.beam_search(model, src, src_len, beam_size, max_len), None
         tokens = tokens.numpy()
         for row in range(tokens.shape[0]):
             ids = tokens[row].tolist()

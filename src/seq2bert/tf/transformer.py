@@ -134,7 +134,9 @@ def _add_positions(stack, x, offset: int = 0):
     length = tf.shape(x)[1]
     if stack.sinusoid is not None:
         return x + stack.sinusoid[offset: offset + length]  # (B, T, D) + (T, D)
-    if stack.positions is not None:
+    if stack.positions is not None and offset == 0:
+        return stack.positions(x)  # x + P[:T]
+    if stack.positions is not None:  # a cached step: rows offset .. offset+T-1 of the table
         return x + stack.positions.embedding(tf.range(offset, offset + length))  # (B, T, D) + (T, D)
     return x
 

@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 
 from seq2bert.data.text import Encoded, Vocab, batches
 from seq2bert.settings import quiet
-from seq2bert.torch import ops
+from seq2bert.torch import decoding, ops
 
 
 def to_tensors(batch: Encoded):
@@ -84,14 +84,21 @@ def _check_options(every: int, on_checkpoint) -> None:
         raise ValueError(f"on_checkpoint needs every >= 1 (a number of steps), got every={every}")
 
 
-def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 512):
-    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length."""
+def translate_dataset(model: torch.nn.Module, data: Encoded, max_len: int, batch_size: int = 512,
+                      beam_size: int | None = None):
+    """Greedy translations of every pair: (token-id lists, (L, S) weight arrays or None), L the decoded length.
+
+    With `beam_size`, beam search (seq2bert.torch.decoding.beam_search) instead; it returns no weights.
+    """
     predictions, attention = [], []
     model.eval()
     for begin in range(0, len(data), batch_size):
         batch = data.subset(np.arange(begin, min(begin + batch_size, len(data))))
         src, src_len, _, _ = to_tensors(batch)
-        tokens, weights = model.translate(src, src_len, max_len)
+        if beam_size is None:
+            tokens, weights = model.translate(src, src_len, max_len)
+        else:
+            tokens, weights = decoding.beam_search(model, src, src_len, beam_size, max_len), None
         for row in range(tokens.shape[0]):
             ids = tokens[row].tolist()
             length = ids.index(Vocab.EOS) + 1 if Vocab.EOS in ids else len(ids)
