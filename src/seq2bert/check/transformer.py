@@ -6,12 +6,15 @@ sqrt(warmup / step)) as a plain Python float, steps counted from 1. label_smooth
 targets (1 - eps) one-hot + eps / V on every class and averages over non-PAD targets.
 decoder_layer(layer, x, memory, self_mask, memory_mask) runs a real DecoderLayer's sub-layers in
 the pre-LN or post-LN order its `norm_first` says; the check's layers are in eval mode, except in
-two cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
+the cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
 beam_search_step keeps the K best of the K * V candidates of each sentence, best first; a finished
 beam offers exactly one candidate, pad_id with its score unchanged. Where candidates tie, any order
 of the tied ones is accepted (the cases never tie at the K-th place; a mistake that makes such ties,
 like a finished beam offering every token, gets its hint only if the learner's sort breaks ties by
 lower index, as NumPy's stable sort and tf.math.top_k do).
+Every check ends with a case drawn anew on each run, so answers tabulated ahead for the seeded
+cases fail; the layer's own residual helpers and cached step, and this module's NumPy references,
+earn no credit like the course's reference.
 Shape legend: B batch, S source length, T target length, D width, H heads, Dh head width,
 F feed-forward width, V vocabulary, K beam size.
 """
