@@ -88,7 +88,7 @@ RATE_MISTAKES = {
 def test_learning_rate_correct_styles_pass(fw, style):
     result = evaluate("transformer_learning_rate", fw, RATE_CORRECT[style])
     assert result.status == "passed", result.hint
-    assert result.cases == 9
+    assert result.cases == 10
 
 
 @pytest.mark.parametrize("learner", list(RATE_MISTAKES))
@@ -222,7 +222,7 @@ SMOOTHING_MISTAKES = ["no_smoothing", "spread_over_other_classes", "target_not_r
 def test_label_smoothing_correct_styles_pass(fw, style):
     result = evaluate("label_smoothed_cross_entropy", fw, SMOOTHING[fw.name][style])
     assert result.status == "passed", result.hint
-    assert result.cases == 6
+    assert result.cases == 7
 
 
 @pytest.mark.parametrize("mistake", SMOOTHING_MISTAKES)
@@ -363,7 +363,7 @@ def test_mistakes_tying_at_the_kth_place_are_rejected(fw, mistake, slip):
 def test_beam_search_step_correct_styles_pass(fw, style):
     result = evaluate("beam_search_step", fw, BEAM[fw.name](**BEAM_CORRECT[style]))
     assert result.status == "passed", result.hint
-    assert result.cases == 7
+    assert result.cases == 8
 
 
 @pytest.mark.parametrize("mistake", list(BEAM_MISTAKES))
@@ -495,7 +495,7 @@ DECODER_MISTAKES = {
 def test_decoder_layer_correct_styles_pass(fw, style):
     result = evaluate("decoder_layer", fw, DECODER_CORRECT[style])
     assert result.status == "passed", result.hint
-    assert result.cases == 9
+    assert result.cases == 10
 
 
 @pytest.mark.parametrize("mistake", list(DECODER_MISTAKES))
@@ -524,7 +524,7 @@ def test_decoder_layer_with_dropout_left_on_fails(fw):
     assert evaluate("decoder_layer", fw, forced).status == "failed"
 
 
-@pytest.mark.parametrize("case_index", range(9))
+@pytest.mark.parametrize("case_index", range(10))
 def test_the_check_layer_is_the_course_layer(fw, case_index):
     """The NumPy stand-in the reference reads computes what the framework's DecoderLayer computes."""
     case = checks.DECODER_LAYER.make_cases(np.random.default_rng(5))[case_index]
@@ -569,3 +569,171 @@ def test_unit_05_lists_its_four_exercises():
     from seq2bert.check import exercise_names
 
     assert sorted(exercise_names("05")) == sorted(NAMES)
+
+
+# ---------------------------------------------------------------- hostile submissions and unusual right answers
+
+
+def test_learning_rate_in_float32_passes(fw):
+    """A tensor computation turned into a float (float32 rounding, ~2e-7 relative) is a right answer."""
+    if fw.name == "pytorch":
+        def rate(step, peak, warmup):
+            return (torch.tensor(peak) * torch.minimum(torch.tensor(step / warmup),
+                                                       torch.tensor(warmup / step).sqrt())).item()
+    else:
+        def rate(step, peak, warmup):
+            return float(tf.constant(peak) * tf.minimum(tf.constant(step / warmup), tf.sqrt(tf.constant(warmup / step))))
+    result = evaluate("transformer_learning_rate", fw, rate)
+    assert result.status == "passed", result.hint
+
+
+def seeded_answers(fw, name):
+    """A learner's table of the course reference's answers to the check's seeded cases, made before the check runs."""
+    import zlib
+
+    from seq2bert.check.registry import get
+
+    def key(args):
+        return tuple(fw.to_numpy(arg).tobytes() if fw.is_tensor(arg) else arg for arg in args
+                     if fw.is_tensor(arg) or isinstance(arg, (int, float)))
+
+    reference, table = fw.reference(name), {}
+    for case in get(name).make_cases(np.random.default_rng(zlib.crc32(name.encode()))):
+        if case.label != checks.FRESH:
+            args = [argument.for_framework(fw) for argument in case.arguments.values()]
+            table[key(args)] = reference(*args)
+    return lambda *args: table[key(args)]
+
+
+@pytest.mark.parametrize("name", ["transformer_learning_rate", "label_smoothed_cross_entropy", "beam_search_step"])
+def test_a_table_of_the_seeded_cases_fails_on_the_fresh_case(fw, name):
+    result = evaluate(name, fw, seeded_answers(fw, name))
+    assert result.status == "failed"
+    assert result.hint.startswith("your function raised KeyError") and checks.FRESH in result.hint
+
+
+def test_every_check_ends_with_a_case_drawn_anew_on_each_run():
+    def fingerprint(case):
+        return [np.asarray(getattr(argument, "array", getattr(argument, "value", None))).tobytes()
+                for argument in case.arguments.values()]
+
+    for exercise in (checks.TRANSFORMER_LEARNING_RATE, checks.LABEL_SMOOTHED_CROSS_ENTROPY, checks.DECODER_LAYER,
+                     checks.BEAM_SEARCH_STEP):
+        first, second = (exercise.make_cases(np.random.default_rng(0))[-1] for _ in range(2))
+        assert first.label == second.label == checks.FRESH
+        assert fingerprint(first) != fingerprint(second), exercise.name
+
+
+def test_the_checks_own_numpy_reference_earns_no_credit(fw):
+    def rate(step, peak, warmup):
+        return checks._learning_rate(step, peak, warmup)
+
+    def beam(log_probs, scores, finished, eos_id, pad_id):
+        arrays = [fw.to_numpy(t) for t in (log_probs, scores, finished)]
+        candidates = checks._candidates(*arrays, pad_id)  # a helper the known mistakes share, not watched
+        new_scores, parents, tokens = checks._best(candidates, arrays[1].shape[-1])
+        return fw.to_tensor(new_scores.astype(np.float32)), fw.to_tensor(parents), fw.to_tensor(tokens)
+
+    for name, function in (("transformer_learning_rate", rate), ("beam_search_step", beam)):
+        result = evaluate(name, fw, function)
+        assert result.status == "failed" and "which already solves it" in result.hint, (name, result.hint)
+
+
+def course_helpers(fw):
+    """decoder_layer written with the course layer's own residual code instead of the learner's."""
+    if fw.name == "pytorch":
+        from seq2bert.torch.transformer import _add_branch, _branch_input
+
+        def via_helpers(layer, x, memory, self_mask, memory_mask):
+            h = _branch_input(layer, layer.self_attention_norm, x)
+            x = _add_branch(layer, layer.self_attention_norm, x, layer.self_attention(h, h, h, self_mask)[0])
+            h = _branch_input(layer, layer.cross_attention_norm, x)
+            attended, weights = layer.cross_attention(h, memory, memory, memory_mask)
+            x = _add_branch(layer, layer.cross_attention_norm, x, attended)
+            return _add_branch(layer, layer.ffn_norm, x, layer.ffn(_branch_input(layer, layer.ffn_norm, x))), weights
+        return via_helpers
+
+    def via_residual(layer, x, memory, self_mask, memory_mask):
+        def before(norm, x):
+            return norm(x) if layer.norm_first else x
+
+        h = before(layer.self_attention_norm, x)
+        x = layer._residual(x, layer.dropout(layer.self_attention(h, h, h, self_mask)[0]), layer.self_attention_norm)
+        h = before(layer.cross_attention_norm, x)
+        attended, weights = layer.cross_attention(h, memory, memory, memory_mask)
+        x = layer._residual(x, layer.dropout(attended), layer.cross_attention_norm)
+        h = before(layer.ffn_norm, x)
+        return layer._residual(x, layer.dropout(layer.ffn(h)), layer.ffn_norm), weights
+    return via_residual
+
+
+def cached_step(layer, x, memory, self_mask, memory_mask):
+    """The layer's cached decoding step, which computes the sub-layers in the same order."""
+    k, v = layer.cross_attention.project_keys_values(memory, memory)
+    first = layer.self_attention.project_keys_values(x[:, :1], x[:, :1])
+    empty = [part[:, :, :0] for part in first]
+    out, weights, _, _ = layer.step(x[:, :1], *empty, (k, v), memory_mask, 0)
+    return out, weights
+
+
+@pytest.mark.parametrize("learner", ["helpers", "step"])
+def test_decoder_layer_built_from_the_course_layers_code_earns_no_credit(fw, learner):
+    function = course_helpers(fw) if learner == "helpers" else cached_step
+    result = evaluate("decoder_layer", fw, function)
+    assert result.status == "failed" and "which already solves it" in result.hint, result.hint
+
+
+def test_a_learner_changing_the_layer_does_not_fail_the_next_check(fw):
+    """TensorFlow's check layers are built once and shared: what one function sets on them is undone."""
+    def meddling(layer, x, memory, self_mask, memory_mask):
+        layer.norm_first = not layer.norm_first
+        layer.ffn_norm = layer.self_attention_norm
+        return written_out(layer, x, memory, self_mask, memory_mask)
+
+    assert evaluate("decoder_layer", fw, meddling).status == "failed"
+    result = evaluate("decoder_layer", fw, written_out)
+    assert result.status == "passed", result.hint
+
+
+def residual_from_normalised(layer, x, memory, self_mask, memory_mask):
+    """Pre-LN with the residual taken from LN(x): h = LN(x); x = h + f(h)."""
+    if not layer.norm_first:
+        return written_out(layer, x, memory, self_mask, memory_mask)
+    h = layer.self_attention_norm(x)
+    x = h + layer.dropout(layer.self_attention(h, h, h, self_mask)[0])
+    h = layer.cross_attention_norm(x)
+    attended, weights = layer.cross_attention(h, memory, memory, memory_mask)
+    x = h + layer.dropout(attended)
+    h = layer.ffn_norm(x)
+    return h + layer.dropout(layer.ffn(h)), weights
+
+
+def normalised_branch(layer, x, memory, self_mask, memory_mask):
+    """Post-LN that normalises each sub-layer's output instead of the sum: x = x + LN(f(x))."""
+    if layer.norm_first:
+        return written_out(layer, x, memory, self_mask, memory_mask)
+    x = x + layer.self_attention_norm(layer.dropout(layer.self_attention(x, x, x, self_mask)[0]))
+    attended, weights = layer.cross_attention(x, memory, memory, memory_mask)
+    x = x + layer.cross_attention_norm(layer.dropout(attended))
+    return x + layer.ffn_norm(layer.dropout(layer.ffn(x))), weights
+
+
+@pytest.mark.parametrize("mistake, learner", [("residual_from_normalised", residual_from_normalised),
+                                              ("post_ln_normalises_the_branch", normalised_branch)])
+def test_decoder_layer_norm_placement_slips_get_their_hint(fw, mistake, learner):
+    assert_mistake(evaluate("decoder_layer", fw, learner), checks.DECODER_LAYER, mistake)
+
+
+def test_best_token_per_beam_by_topk_gets_its_hint(fw):
+    """topk(1) per beam picks any index among a dead beam's -inf candidates; the hint must not depend on it."""
+    if fw.name == "pytorch":
+        def per_beam(log_probs, scores, finished, eos_id, pad_id):
+            best, tokens = torch_candidates(log_probs, scores, finished, pad_id).topk(1, dim=-1)  # (B, K, 1)
+            batch, beam = scores.shape
+            return best[..., 0], torch.arange(beam).expand(batch, beam), tokens[..., 0]
+    else:
+        def per_beam(log_probs, scores, finished, eos_id, pad_id):
+            best, tokens = tf.math.top_k(tf_candidates(log_probs, scores, finished, pad_id), k=1)  # (B, K, 1)
+            batch, beam = scores.shape
+            return best[..., 0], tf.broadcast_to(tf.range(beam), [batch, beam]), tokens[..., 0]
+    assert_mistake(evaluate("beam_search_step", fw, per_beam), checks.BEAM_SEARCH_STEP, "best_token_per_beam")

@@ -6,12 +6,15 @@ sqrt(warmup / step)) as a plain Python float, steps counted from 1. label_smooth
 targets (1 - eps) one-hot + eps / V on every class and averages over non-PAD targets.
 decoder_layer(layer, x, memory, self_mask, memory_mask) runs a real DecoderLayer's sub-layers in
 the pre-LN or post-LN order its `norm_first` says; the check's layers are in eval mode, except in
-two cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
+the cases where `layer.dropout` applies one fixed mask, to see that it acts on each branch.
 beam_search_step keeps the K best of the K * V candidates of each sentence, best first; a finished
 beam offers exactly one candidate, pad_id with its score unchanged. Where candidates tie, any order
 of the tied ones is accepted (the cases never tie at the K-th place; a mistake that makes such ties,
 like a finished beam offering every token, gets its hint only if the learner's sort breaks ties by
 lower index, as NumPy's stable sort and tf.math.top_k do).
+Every check ends with a case drawn anew on each run, so answers tabulated ahead for the seeded
+cases fail; the layer's own residual helpers and cached step, and this module's NumPy references,
+earn no credit like the course's reference.
 Shape legend: B batch, S source length, T target length, D width, H heads, Dh head width,
 F feed-forward width, V vocabulary, K beam size.
 """
@@ -26,6 +29,20 @@ import numpy as np
 from seq2bert.check.references import references
 from seq2bert.check.registry import register
 from seq2bert.check.spec import Case, Exercise, Mistake, Output, lengths_mask, log_softmax, softmax
+
+# Every check run ends with one case drawn from a generator seeded anew (OS entropy), so a table of
+# answers to the seeded cases, computed ahead with the course's reference, cannot pass.
+FRESH = "a fresh random case (new on every run)"
+
+
+def _fresh() -> np.random.Generator:
+    return np.random.default_rng()
+
+
+def _numpy_reference(*functions: str) -> dict[str, tuple[str, ...]]:
+    """This module's NumPy `functions` (the reference, not the helpers mistakes share) forbidden in both frameworks."""
+    return {framework: tuple(f"{__name__}:{function}" for function in functions)
+            for framework in ("pytorch", "tensorflow")}
 
 # ---------------------------------------------------------------- transformer_learning_rate
 
@@ -44,7 +61,14 @@ def _rate_cases(rng: np.random.Generator) -> list[Case]:
         case("a huge step", 10 ** 9, 2e-3, 4000),
         case("warmup 1 (no warm-up) at step 1", 1, 0.5, 1),
         case("warmup 1 at step 9", 9, 0.5, 1),
+        _fresh_rate_case(_fresh()),
     ]
+
+
+def _fresh_rate_case(rng: np.random.Generator) -> Case:
+    warmup = int(rng.integers(2, 5000))
+    step = int(rng.integers(1, 20 * warmup))
+    return Case(FRESH, {"step": step, "peak": float(rng.uniform(1e-4, 1e-2)), "warmup": warmup})
 
 
 def _learning_rate(step, peak, warmup):
@@ -65,8 +89,10 @@ TRANSFORMER_LEARNING_RATE = Exercise(
     outputs=(Output("the learning rate has", "number"),),
     make_cases=_rate_cases,
     reference=_learning_rate,
-    rtol=1e-7,  # plain float64 arithmetic on both sides
+    # float32 arithmetic (a tensor, then .item()) is right too; every known mistake is off by far more
+    rtol=1e-6,
     atol=0.0,
+    forbidden=_numpy_reference("_learning_rate"),
     mistakes=(
         Mistake("steps_from_zero", _rate(lambda s, w: min((s - 1) / w, math.sqrt(w / max(s - 1, 1e-300)))),
                 "off by one: steps count from 1, so step 1 gets peak / warmup (not 0) and the rate reaches the "
@@ -119,7 +145,15 @@ def _smoothing_cases(rng: np.random.Generator) -> list[Case]:
         _smoothing_case(rng, "padding everywhere but one token", [1, 0, 0], 4, 6, 0, 0.1),
         _smoothing_case(rng, "batch of 1 without padding, smoothing 0.5", [4], 4, 5, 0, 0.5),
         _smoothing_case(rng, "a wide vocabulary", [6, 2], 6, 40, 0, 0.1),
+        _fresh_smoothing_case(_fresh()),
     ]
+
+
+def _fresh_smoothing_case(rng: np.random.Generator) -> Case:
+    batch, steps, vocab = int(rng.integers(1, 4)), int(rng.integers(2, 6)), int(rng.integers(4, 12))
+    lengths = rng.integers(0, steps + 1, size=batch)
+    lengths[0] = max(lengths[0], 1)  # at least one real target
+    return _smoothing_case(rng, FRESH, lengths, steps, vocab, int(rng.integers(vocab)), float(rng.uniform(0.05, 0.5)))
 
 
 def _keep(targets, pad_id):
@@ -313,17 +347,17 @@ class DecoderLayerArgument:
             return layer.eval()  # dropout off
         from seq2bert.tf.weights import load_torch_state
 
-        layer, dropout = self._keras_layer(fw)
+        layer, parts = self._keras_layer(fw)
+        for name, part in parts.items():  # undo whatever an earlier learner's function set on the shared layer
+            setattr(layer, name, part)
         load_torch_state(layer, self.weights)
         if self.fixed_dropout:
             pattern = fw.to_tensor(self.pattern)
             layer.dropout = lambda x, training=None: x * pattern  # (B, T, D) * (D,)
-        else:
-            layer.dropout = dropout
         return layer
 
     def _keras_layer(self, fw: Any) -> tuple:
-        """A built Keras DecoderLayer of this shape and its own Dropout, built once (it takes seconds)."""
+        """A built Keras DecoderLayer of this shape and its attributes by name, built once (it takes seconds)."""
         key = (self.width, self.heads, self.ffn, self.norm_first)
         if key not in _KERAS_LAYERS:
             from seq2bert.tf.transformer import DecoderLayer
@@ -332,7 +366,7 @@ class DecoderLayerArgument:
             x = fw.to_tensor(np.zeros((1, 2, self.width), np.float32))
             memory = fw.to_tensor(np.zeros((1, 3, self.width), np.float32))
             layer(x, memory, fw.to_tensor(np.ones((1, 1, 2, 2), bool)), fw.to_tensor(np.ones((1, 1, 1, 3), bool)))
-            _KERAS_LAYERS[key] = (layer, layer.dropout)
+            _KERAS_LAYERS[key] = (layer, {name: getattr(layer, name) for name in _LAYER_ATTRIBUTES})
         return _KERAS_LAYERS[key]
 
     def for_numpy(self) -> Any:
@@ -364,7 +398,10 @@ class DecoderLayerArgument:
         return False
 
 
-# Built Keras layers by (D, H, F, norm_first); each use loads its case's weights and dropout first.
+# What decoder_layer may read of a DecoderLayer (api05).
+_LAYER_ATTRIBUTES = ("self_attention_norm", "self_attention", "cross_attention_norm", "cross_attention", "ffn_norm",
+                     "ffn", "dropout", "norm_first")
+# Built Keras layers by (D, H, F, norm_first); each use restores their attributes and loads its case's weights.
 _KERAS_LAYERS: dict[tuple, tuple] = {}
 
 
@@ -422,12 +459,20 @@ def _decoder_cases(rng: np.random.Generator) -> list[Case]:
         # Dropout is off in the cases above; here it drops a fixed half of the features, to see where it acts.
         _decoder_case(rng, "pre-LN, dropout with a fixed mask", True, [4, 2], [3, 2], 4, 3, fixed_dropout=True),
         _decoder_case(rng, "post-LN, dropout with a fixed mask", False, [4, 2], [3, 2], 4, 3, fixed_dropout=True),
+        _fresh_decoder_case(_fresh()),
     ]
+
+
+def _fresh_decoder_case(rng: np.random.Generator) -> Case:
+    batch, source, target = int(rng.integers(1, 4)), int(rng.integers(1, 7)), int(rng.integers(1, 6))
+    return _decoder_case(rng, FRESH, bool(rng.integers(2)), rng.integers(1, source + 1, size=batch),
+                         rng.integers(1, target + 1, size=batch), source, target, fixed_dropout=bool(rng.integers(2)))
 
 
 def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self_mask_on=True,
                    memory_mask_on=True, swap_masks=False, cross_on_x=False, normalise_memory=False,
-                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False, dropout="branch"):
+                   residual=True, one_norm=False, ffn_before_cross=False, self_weights=False, dropout="branch",
+                   residual_from_normalised=False, normalised_branch=False):
     """The contract in float64; each keyword switches in one known mistake."""
     x = np.asarray(x, dtype=np.float64)
     memory = np.asarray(memory, dtype=np.float64)
@@ -455,8 +500,11 @@ def _decoder_layer(layer, x, memory, self_mask, memory_mask, *, order=None, self
     drop_sum = layer.dropout if dropout == "after_residual" else (lambda h: h)
     for block, norm in blocks:
         if pre:
-            branch = drop_branch(block(norm(x)))
-            x = drop_sum(x + branch) if residual else branch
+            h = norm(x)
+            branch = drop_branch(block(h))
+            x = drop_sum((h if residual_from_normalised else x) + branch) if residual else branch
+        elif normalised_branch:
+            x = x + norm(drop_branch(block(x)))
         else:
             branch = drop_branch(block(x))
             x = norm(drop_sum(x + branch) if residual else branch)
@@ -478,6 +526,11 @@ DECODER_LAYER = Exercise(
     grad_arg="x",
     make_cases=_decoder_cases,
     reference=_decoder_layer,
+    # The layer's own residual helpers and its cached decoding step compute the same sub-layer order.
+    forbidden={"pytorch": ("seq2bert.torch.transformer:_add_branch", "seq2bert.torch.transformer:_branch_input",
+                           "seq2bert.torch.transformer:DecoderLayer.step"),
+               "tensorflow": ("seq2bert.tf.transformer:DecoderLayer._residual",
+                              "seq2bert.tf.transformer:DecoderLayer.step")},
     mistakes=(
         Mistake("always_post_ln", _decoder_mistake(order="post"),
                 f"the pre-LN cases are wrong: you used the post-LN order whatever layer.norm_first says; {_PRE}, "
@@ -504,6 +557,12 @@ DECODER_LAYER = Exercise(
         Mistake("residual_missing", _decoder_mistake(residual=False),
                 "the residual connections are missing: each sub-layer's output is added to its input x "
                 f"({_PRE}; {_POST})"),
+        Mistake("residual_from_normalised", _decoder_mistake(residual_from_normalised=True),
+                "in the pre-LN cases the residual starts from LN(x): add the sub-layer's output to x itself, "
+                f"h = LN(x); x = x + dropout(f(h)), so the un-normalised stream carries through; {_PRE}"),
+        Mistake("post_ln_normalises_the_branch", _decoder_mistake(normalised_branch=True),
+                "in the post-LN cases you normalised the sub-layer's output before adding it: post-LN normalises "
+                f"the sum, {_POST}"),
         Mistake("one_norm_for_all", _decoder_mistake(one_norm=True),
                 "each sub-layer has its own LayerNorm: self_attention_norm, cross_attention_norm and ffn_norm "
                 "(they learn different scales and shifts)"),
@@ -597,7 +656,17 @@ def _beam_cases(rng: np.random.Generator) -> list[Case]:
         _beam_case(rng, "other special ids, a finished beam is the best", 2, 3, 6, eos_id=4, pad_id=3,
                    finished=[[True, False, False], [False, False, True]], best_finished=True),
         _beam_case(rng, "every beam finished", 1, 3, 5, finished=[[True, True, True]]),
+        _fresh_beam_case(_fresh()),
     ]
+
+
+def _fresh_beam_case(rng: np.random.Generator) -> Case:
+    batch, beam = int(rng.integers(1, 4)), int(rng.integers(1, 5))
+    vocab = int(rng.integers(beam + 2, 9))
+    eos_id, pad_id = (int(i) for i in rng.choice(vocab, size=2, replace=False))
+    start = beam > 1 and bool(rng.integers(2))
+    finished = np.zeros((batch, beam), bool) if start else rng.random((batch, beam)) < 0.3
+    return _beam_case(rng, FRESH, batch, beam, vocab, eos_id=eos_id, pad_id=pad_id, start=start, finished=finished)
 
 
 def _beam_search_step(log_probs, scores, finished, eos_id, pad_id):
@@ -609,6 +678,10 @@ def _canonical_ties(result, case: Case):
     new_scores, parents, tokens = (np.asarray(part) for part in result)
     if new_scores.ndim != 2 or parents.shape != new_scores.shape or tokens.shape != new_scores.shape:
         return result
+    # Which beam and token a -inf candidate is says nothing (a right answer never keeps one; a mistake
+    # such as the best token per beam does, at whatever index its argmax or topk gives).
+    dead = np.isneginf(new_scores)
+    parents, tokens = np.where(dead, -1, parents), np.where(dead, -1, tokens)
     rounded = np.round(new_scores.astype(np.float64), _TIE_DECIMALS)
     with np.errstate(invalid="ignore"):
         steps = np.diff(rounded, axis=-1)
@@ -659,6 +732,7 @@ BEAM_SEARCH_STEP = Exercise(
              Output("the tokens have", "int")),
     make_cases=_beam_cases,
     reference=_beam_search_step,
+    forbidden=_numpy_reference("_beam_search_step", "_best"),
     normalise=_canonical_ties,
     mistakes=(
         Mistake("best_token_per_beam", _best_token_per_beam,
