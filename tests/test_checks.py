@@ -286,7 +286,8 @@ def test_check_output_without_monkeypatch_is_printed(capsys, monkeypatch):
 def test_unknown_framework_and_exercise_are_clear_errors():
     with pytest.raises(CourseError, match="unknown framework"):
         exercises("jax")
-    with pytest.raises(AttributeError, match="the checks are: padding_mask, .*masked_softmax"):
+    # The list follows registration order, which depends on which test files ran first in this process.
+    with pytest.raises(AttributeError, match=r"the checks are: (\w+, )*masked_softmax\b"):
         exercises("pytorch").masked_sofmax
     assert "masked_softmax" in dir(exercises("pytorch"))
 
