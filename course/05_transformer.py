@@ -30,10 +30,10 @@
 #   training, and read its cross-attention heads.
 #
 # **Time:** about 2 hours — 40 minutes for the lesson, the rest here. The notebook trains one
-# Transformer in full mode for a few minutes on a laptop CPU (plus the recurrent models and
-# ablations it is compared with); set `SEQ2BERT_FAST=1` before `seq2bert.setup` for a
-# one-minute pass with shorter sentences and fewer steps (same code, same asserts, weaker
-# numbers).
+# Transformer in full mode for several minutes on a laptop CPU, plus the recurrent models and
+# ablations it is compared with (expect 10 minutes or more in all); set `SEQ2BERT_FAST=1` before
+# `seq2bert.setup` for a pass of about two minutes with shorter sentences and fewer steps (same
+# code, same asserts, weaker numbers).
 #
 # ## Setup
 
